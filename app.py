@@ -1,0 +1,245 @@
+"""Composition root and command line of the control-room platform.
+
+    python app.py                  serve the web app and run the scheduler in one process
+    python app.py serve --demo     the same, with the demo feed
+    python app.py worker           the scheduler alone (production: next to `gunicorn app:server`)
+    python app.py init-db          migrate and seed
+    python app.py submit FILE|-    store one report (JSON) and print it
+    python app.py show TICKET      print one report
+    python app.py list --json      one JSON line per report
+
+Nothing connects to anything at import time, except that importing `server` (gunicorn app:server)
+builds the web app from the environment.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from domain.actors import SYSTEM, Actor
+from domain.config import Settings
+from domain.db import make_engine, migrate, session_factory
+from domain.intake import IncomingReport
+from domain.lifecycle import DomainError
+from domain.queue import QueueService
+from domain.seed import seed
+from domain.sla import SlaBook
+from domain.views import report_to_dict
+from domain.workflow import Workflow
+
+
+@dataclass
+class Services:
+    """Everything the web tier, the worker and the command line share, wired once."""
+
+    settings: Settings
+
+    @cached_property
+    def engine(self):
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self):
+        return session_factory(self.engine)
+
+    @cached_property
+    def sla(self) -> SlaBook:
+        return SlaBook.load(self.settings.data_dir)
+
+    @cached_property
+    def queue(self) -> QueueService:
+        return QueueService(self.sessions, self.sla, ticket_prefix=self.settings.ticket_prefix,
+                            classifier=_load_classifier(self.settings))
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        return Workflow(self.queue)
+
+    def init_db(self) -> dict[str, int]:
+        migrate(self.engine)
+        with self.sessions.begin() as s:
+            added = seed(s, self.settings.data_dir)
+        self.queue.refresh_reference()
+        return added
+
+
+def _load_classifier(settings: Settings):
+    """The routing engine when it is installed (routing/), else None: reports then wait in triage."""
+    try:
+        from routing.adapter import RouterClassifier
+    except ImportError:
+        return None
+    return RouterClassifier.load(settings.data_dir)
+
+
+def create_server(services: Services | None = None, *, demo: bool | None = None):
+    """Build the Flask server with the Dash app mounted on it."""
+    from dashboard import create_dash
+
+    services = services or Services(Settings.from_env())
+    dash_app = create_dash(services)
+    return dash_app.server
+
+
+def _start_scheduler(services: Services, *, demo: bool, blocking: bool):
+    from worker import build_scheduler
+
+    scheduler = build_scheduler(services, demo=demo, blocking=blocking)
+    scheduler.start()
+    return scheduler
+
+
+# ---------------------------------------------------------------- command line
+cli = typer.Typer(add_completion=False, no_args_is_help=False, help="Control-room operations platform.")
+
+
+def _services() -> Services:
+    return Services(Settings.from_env())
+
+
+def _fail(message: str, code: int = 1):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_json(data) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False))
+
+
+@cli.callback(invoke_without_command=True)
+def main(ctx: typer.Context):
+    """With no command: serve the web app and run the scheduler in one process."""
+    if ctx.invoked_subcommand is None:
+        serve(host="127.0.0.1", port=8050, demo=None)
+
+
+@cli.command()
+def serve(host: str = "127.0.0.1", port: int = 8050,
+          demo: Optional[bool] = typer.Option(None, "--demo/--no-demo",
+                                              help="Run the demo feed (default: when no channel is configured).")):
+    """Serve the web app with the scheduler in the same process (the embedded default)."""
+    services = _services()
+    services.init_db()
+    use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
+    scheduler = _start_scheduler(services, demo=use_demo, blocking=False)
+    server = create_server(services)
+    typer.echo(f"Serving on http://{host}:{port}/ (demo feed: {'on' if use_demo else 'off'})", err=True)
+    try:
+        server.run(host=host, port=port, debug=False, threaded=True)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def _channels_configured() -> bool:
+    import os
+
+    return any(os.environ.get(v) for v in ("TWILIO_AUTH_TOKEN", "IMAP_HOST", "META_APP_SECRET", "X_BEARER_TOKEN"))
+
+
+@cli.command()
+def worker(demo: bool = typer.Option(False, "--demo", help="Also run the demo feed.")):
+    """Run the scheduler alone: SLA sweeps, pollers, outbox delivery, housekeeping."""
+    services = _services()
+    services.init_db()
+    _start_scheduler(services, demo=demo, blocking=True)
+
+
+@cli.command("init-db")
+def init_db():
+    """Migrate the database to the newest schema and seed the reference data."""
+    added = _services().init_db()
+    typer.echo(f"database ready; added {json.dumps(added)}", err=True)
+
+
+@cli.command()
+def submit(file: str = typer.Argument("-", help="JSON file with one report, or - for stdin")):
+    """Store one report (idempotent per channel and external_id) and print it as JSON."""
+    services = _services()
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    services.init_db()
+    try:
+        incoming = IncomingReport.from_json(raw, max_bytes=services.settings.max_payload_bytes)
+        result = services.queue.submit(incoming, SYSTEM)
+    except DomainError as exc:
+        _fail(str(exc))
+    _print_json(report_to_dict(services.queue.get(result.report.ticket)))
+
+
+@cli.command()
+def show(ticket: str):
+    """Print one report as JSON."""
+    services = _services()
+    services.init_db()
+    try:
+        _print_json(report_to_dict(services.queue.get(ticket)))
+    except DomainError as exc:
+        _fail(str(exc))
+
+
+@cli.command("list")
+def list_reports(as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+                 status: Optional[str] = None, agency: Optional[str] = None, limit: int = 100):
+    """List reports, newest first."""
+    services = _services()
+    services.init_db()
+    page = services.queue.list_reports(status=[status.upper()] if status else None, agency=agency,
+                                       per_page=limit)
+    for report in page.items:
+        if as_json:
+            _print_json(report_to_dict(report))
+        else:
+            typer.echo(f"{report.ticket}  {report.status:<15} {report.priority} {report.agency_code:<14} "
+                       f"{report.channel:<9} {report.text[:60]!r}")
+
+
+@cli.command()
+def demo(count: int = typer.Option(50, help="How many demo reports to create now."),
+         seed_value: int = typer.Option(7, "--seed", help="Random seed.")):
+    """Fill the database with demo reports (labelled as demo) and move some through the lifecycle."""
+    from ingest.demo import DemoFeed
+
+    services = _services()
+    services.init_db()
+    feed = DemoFeed(services.queue, services.workflow, seed=seed_value)
+    created = feed.backfill(count)
+    typer.echo(f"created {created} demo reports", err=True)
+
+
+def _register_plugins() -> None:
+    """Sub-commands contributed by other packages (routing, users)."""
+    try:
+        from routing.cli import routing_cli
+    except ImportError:
+        routing_cli = None
+    if routing_cli is not None:
+        cli.add_typer(routing_cli, name="routing")
+        for name in ("classify",):
+            command = next((c for c in routing_cli.registered_commands if (c.name or c.callback.__name__) == name),
+                           None)
+            if command is not None:
+                cli.command(name)(command.callback)
+
+
+def __getattr__(name: str):
+    # `gunicorn app:server` builds the web app lazily from the environment.
+    if name == "server":
+        services = _services()
+        services.init_db()
+        value = create_server(services)
+        globals()["server"] = value
+        return value
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    _register_plugins()
+    cli()

@@ -1,0 +1,63 @@
+"""Engine, sessions and migrations. Nothing connects at import time."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.config import PROJECT_ROOT
+
+
+def make_engine(database_url: str, **kwargs) -> Engine:
+    """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL goes through psycopg 3."""
+    url = make_url(database_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # Let SQLAlchemy, not pysqlite, decide when a transaction begins (see "begin" below).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # Take the write lock at the start: read-then-write transactions never deadlock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(engine_or_url):
+    from alembic.config import Config
+
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    if isinstance(engine_or_url, Engine):
+        cfg.attributes["engine"] = engine_or_url
+    else:
+        cfg.set_main_option("sqlalchemy.url", str(engine_or_url))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema to the newest revision (every branch head)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), revision)

@@ -1,0 +1,283 @@
+"""The normalised report every channel adapter produces, and its validation.
+
+`IncomingReport.from_dict` is the JSON contract of `python app.py submit` and of the adapters:
+    {"channel", "external_id", "text", "received_at",
+     "citizen": {"name", "phone", "email", "handle"},
+     "location": {"text", "lat", "lon"}, "kind", "category", "priority", "agency", "attachments": [...]}
+Bad input raises ValidationError naming the field; nothing is written.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+
+from domain.clock import parse_timestamp
+from domain.lifecycle import Kind, ValidationError
+
+CHANNELS = frozenset(
+    {
+        "whatsapp", "email", "instagram", "facebook", "x", "call112", "app", "web",
+        "open311", "walk_in", "phone", "letter", "lapor", "demo",
+    }
+)
+# Which identity kind a channel's handle belongs to.
+HANDLE_KINDS = {"instagram": "instagram", "facebook": "facebook", "x": "x"}
+PRIORITIES = ("P1", "P2", "P3", "P4")
+DEFAULT_REGION = "ID"
+
+
+@dataclass(frozen=True)
+class CitizenInfo:
+    name: str | None = None
+    phone: str | None = None  # E.164 once normalised
+    email: str | None = None
+    handle: str | None = None
+    handle_kind: str | None = None
+
+    def identities(self) -> list[tuple[str, str]]:
+        out = []
+        if self.phone:
+            out.append(("phone", self.phone))
+        if self.email:
+            out.append(("email", self.email))
+        if self.handle and self.handle_kind:
+            out.append((self.handle_kind, self.handle))
+        return out
+
+
+@dataclass(frozen=True)
+class LocationInfo:
+    text: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int | None = None
+    sha256: str | None = None
+    path: str | None = None
+    source_url: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingReport:
+    channel: str
+    external_id: str
+    text: str
+    received_at: datetime
+    citizen: CitizenInfo | None = None
+    location: LocationInfo | None = None
+    kind: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    agency: str | None = None
+    attachments: tuple[AttachmentInfo, ...] = ()
+    raw_payload: dict[str, Any] | None = None
+    text_raw: bytes | None = None
+    is_demo: bool = False
+    routing: dict[str, Any] | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, *, max_bytes: int) -> "IncomingReport":
+        size = len(raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw)
+        if size > max_bytes:
+            raise ValidationError("payload", f"{size} bytes is over the limit of {max_bytes} bytes")
+        text_raw = None
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text_raw = raw
+                raw = raw.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError("payload", f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        report = cls.from_dict(data, max_bytes=max_bytes)
+        if text_raw is not None:
+            report = _replace(report, text_raw=text_raw)
+        return report
+
+    @classmethod
+    def from_dict(cls, data: Any, *, max_bytes: int | None = None) -> "IncomingReport":
+        if not isinstance(data, dict):
+            raise ValidationError("payload", "must be a JSON object")
+        if max_bytes is not None:
+            size = len(json.dumps(data, default=str).encode("utf-8", "surrogateescape"))
+            if size > max_bytes:
+                raise ValidationError("payload", f"{size} bytes is over the limit of {max_bytes} bytes")
+        channel = _str(data, "channel", required=True).lower()
+        if channel not in CHANNELS:
+            raise ValidationError("channel", f"unknown channel {channel!r} (known: {', '.join(sorted(CHANNELS))})")
+        external_id = _str(data, "external_id", required=True)
+        if len(external_id) > 200:
+            raise ValidationError("external_id", "longer than 200 characters")
+        text = data.get("text") or ""
+        text_raw = None
+        if isinstance(text, bytes):
+            text_raw, text = text, text.decode("utf-8", errors="replace")
+        if not isinstance(text, str):
+            raise ValidationError("text", "must be a string")
+        text = text.replace("\x00", "")
+        attachments = tuple(_attachment(i, a) for i, a in enumerate(_list(data, "attachments")))
+        if not text.strip() and not attachments:
+            raise ValidationError("text", "a report needs text or at least one attachment")
+        received = data.get("received_at")
+        if received in (None, ""):
+            raise ValidationError("received_at", "is required (ISO 8601, e.g. 2026-11-22T08:15:00+07:00)")
+        try:
+            received_at = parse_timestamp(str(received))
+        except ValueError:
+            raise ValidationError("received_at", f"{received!r} is not an ISO 8601 timestamp") from None
+        kind = _str(data, "kind")
+        if kind is not None:
+            kind = kind.upper()
+            if kind not in Kind.__members__:
+                raise ValidationError("kind", f"unknown kind {kind!r} (known: {', '.join(Kind)})")
+        priority = _str(data, "priority")
+        if priority is not None and priority.upper() not in PRIORITIES:
+            raise ValidationError("priority", f"unknown priority {priority!r} (P1..P4)")
+        category = _str(data, "category")
+        agency = _str(data, "agency")
+        return cls(
+            channel=channel,
+            external_id=external_id,
+            text=text,
+            received_at=received_at,
+            citizen=_citizen(data.get("citizen"), channel),
+            location=_location(data.get("location")),
+            kind=kind,
+            category=category.upper() if category else None,
+            priority=priority.upper() if priority else None,
+            agency=agency.upper() if agency else None,
+            attachments=attachments,
+            raw_payload=data.get("raw_payload") if isinstance(data.get("raw_payload"), dict) else data,
+            text_raw=text_raw,
+            is_demo=bool(data.get("is_demo", False)),
+        )
+
+
+def _replace(report: IncomingReport, **changes) -> IncomingReport:
+    from dataclasses import replace
+
+    return replace(report, **changes)
+
+
+def _str(data: dict, key: str, *, required: bool = False, prefix: str = "") -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(prefix + key, "is required")
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValidationError(prefix + key, "must be a string")
+    return value.strip()
+
+
+def _list(data: dict, key: str) -> list:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise ValidationError(key, "must be a list")
+    return value
+
+
+def normalise_phone(raw: str, field_name: str = "citizen.phone") -> str:
+    """Any Indonesian or international notation -> E.164 ('0812...' and 'whatsapp:+62...' accepted)."""
+    text = raw.strip()
+    for prefix in ("whatsapp:", "tel:", "sms:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix):]
+    try:
+        number = phonenumbers.parse(text, DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(field_name, f"{raw!r} is not a phone number ({exc})") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValidationError(field_name, f"{raw!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    text = raw.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or " " in text:
+        raise ValidationError("citizen.email", f"{raw!r} is not an email address")
+    return f"{local}@{domain.lower()}"
+
+
+def _citizen(value: Any, channel: str) -> CitizenInfo | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError("citizen", "must be an object")
+    name = _str(value, "name", prefix="citizen.")
+    phone = _str(value, "phone", prefix="citizen.")
+    email = _str(value, "email", prefix="citizen.")
+    handle = _str(value, "handle", prefix="citizen.")
+    handle_kind = _str(value, "handle_kind", prefix="citizen.") or HANDLE_KINDS.get(channel)
+    if handle and not handle_kind:
+        handle_kind = "handle"
+    return CitizenInfo(
+        name=name[:200] if name else None,
+        phone=normalise_phone(phone) if phone else None,
+        email=normalise_email(email) if email else None,
+        handle=handle.lstrip("@").lower() if handle else None,
+        handle_kind=handle_kind,
+    )
+
+
+def _float(value: Any, field_name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(field_name, "must be a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(field_name, f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValidationError(field_name, "must be finite")
+    return number
+
+
+def _location(value: Any) -> LocationInfo | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError("location", "must be an object")
+    lat = _float(value.get("lat"), "location.lat")
+    lon = _float(value.get("lon"), "location.lon")
+    if lat is not None and not -90 <= lat <= 90:
+        raise ValidationError("location.lat", f"{lat} is out of range (-90..90)")
+    if lon is not None and not -180 <= lon <= 180:
+        raise ValidationError("location.lon", f"{lon} is out of range (-180..180)")
+    if (lat is None) != (lon is None):
+        raise ValidationError("location", "lat and lon must be given together")
+    return LocationInfo(text=_str(value, "text", prefix="location."), lat=lat, lon=lon)
+
+
+def _attachment(index: int, value: Any) -> AttachmentInfo:
+    if not isinstance(value, dict):
+        raise ValidationError(f"attachments[{index}]", "must be an object")
+    prefix = f"attachments[{index}]."
+    filename = _str(value, "filename", required=True, prefix=prefix)
+    size = value.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise ValidationError(prefix + "size", "must be a non-negative integer")
+    return AttachmentInfo(
+        filename=filename[:255],
+        content_type=_str(value, "content_type", prefix=prefix) or "application/octet-stream",
+        size=size,
+        sha256=_str(value, "sha256", prefix=prefix),
+        path=_str(value, "path", prefix=prefix),
+        source_url=_str(value, "source_url", prefix=prefix),
+    )

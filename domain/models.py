@@ -1,0 +1,376 @@
+"""Persistent model of the unified queue (SQLAlchemy 2 typed mappings).
+
+The schema changes only through Alembic migrations in `migrations/versions/`.
+Every timestamp is stored as UTC (naive in the database, aware in Python).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from domain.clock import UTC, as_utc
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in Python, naive UTC in the database (same on SQLite and PostgreSQL)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+# ---------------------------------------------------------------- reference data
+class Agency(Base):
+    __tablename__ = "agencies"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    handles: Mapped[str] = mapped_column(Text, default="")
+    duty_phone: Mapped[Optional[str]] = mapped_column(String(32))
+    duty_email: Mapped[Optional[str]] = mapped_column(String(200))
+    head_email: Mapped[Optional[str]] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label_id: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    agency_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    priority: Mapped[str] = mapped_column(String(2))
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Area(Base):
+    """A kelurahan (Kemendagri code) with its kecamatan and a reference point inside it."""
+
+    __tablename__ = "areas"
+    kode: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kecamatan: Mapped[str] = mapped_column(String(64), index=True)
+    kelurahan: Mapped[str] = mapped_column(String(64))
+    postal_code: Mapped[str] = mapped_column(String(8))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    aliases: Mapped[str] = mapped_column(Text, default="")
+    boundary_geojson: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
+class SlaPolicy(Base):
+    """Targets of one priority within one policy set (`default` runs 7 x 24)."""
+
+    __tablename__ = "sla_policies"
+    policy_set: Mapped[str] = mapped_column(String(32), primary_key=True)
+    priority: Mapped[str] = mapped_column(String(2), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    acknowledge_minutes: Mapped[int] = mapped_column(Integer)
+    dispatch_minutes: Mapped[int] = mapped_column(Integer)
+    resolve_minutes: Mapped[int] = mapped_column(Integer)
+    calendar: Mapped[str] = mapped_column(String(16), default="24x7")
+    meaning: Mapped[str] = mapped_column(Text, default="")
+
+
+class TicketCounter(Base):
+    __tablename__ = "ticket_counters"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---------------------------------------------------------------- citizens
+class Citizen(Base):
+    __tablename__ = "citizens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[Optional[str]] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    merged_into_id: Mapped[Optional[int]] = mapped_column(ForeignKey("citizens.id"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    identities: Mapped[list["CitizenIdentity"]] = relationship(back_populates="citizen")
+
+
+class CitizenIdentity(Base):
+    """One way to reach a citizen: kind is phone (E.164), email, or a social handle kind."""
+
+    __tablename__ = "citizen_identities"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    citizen: Mapped[Citizen] = relationship(back_populates="identities")
+
+
+# ---------------------------------------------------------------- reports
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_reports_status_agency", "status", "agency_code"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(24))
+    category_code: Mapped[Optional[str]] = mapped_column(ForeignKey("categories.code"))
+    priority: Mapped[str] = mapped_column(String(2))
+    agency_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    status: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
+    text_raw: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    location_text: Mapped[Optional[str]] = mapped_column(Text)
+    lat: Mapped[Optional[float]] = mapped_column(Float)
+    lon: Mapped[Optional[float]] = mapped_column(Float)
+    kelurahan_code: Mapped[Optional[str]] = mapped_column(ForeignKey("areas.kode"))
+    kecamatan: Mapped[Optional[str]] = mapped_column(String(64))
+    raw_payload: Mapped[Optional[dict[str, Any]]]
+    citizen_id: Mapped[Optional[int]] = mapped_column(ForeignKey("citizens.id"), index=True)
+    sla_policy_set: Mapped[str] = mapped_column(String(32), default="default")
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    verified_at: Mapped[Optional[datetime]]
+    resolved_at: Mapped[Optional[datetime]]
+    closed_at: Mapped[Optional[datetime]]
+    status_before_wait: Mapped[Optional[str]] = mapped_column(String(20))
+    waiting_since: Mapped[Optional[datetime]]
+    merged_into_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reports.id"))
+    reject_reason: Mapped[Optional[str]] = mapped_column(String(32))
+    close_reason: Mapped[Optional[str]] = mapped_column(String(32))
+    resolution_note: Mapped[Optional[str]] = mapped_column(Text)
+    satisfaction: Mapped[Optional[int]] = mapped_column(Integer)
+    transfer_count: Mapped[int] = mapped_column(Integer, default=0)
+    needs_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(64))
+    claimed_until: Mapped[Optional[datetime]]
+    routing: Mapped[Optional[dict[str, Any]]]
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    clocks: Mapped[list["SlaClock"]] = relationship(
+        back_populates="report", order_by="SlaClock.id", cascade="all, delete-orphan"
+    )
+    attachments: Mapped[list["Attachment"]] = relationship(back_populates="report", order_by="Attachment.id")
+    citizen: Mapped[Optional[Citizen]] = relationship()
+
+
+class Attachment(Base):
+    """Metadata of a file; the bytes live on disk under the attachments folder."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[Optional[int]] = mapped_column(Integer)
+    sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    path: Mapped[Optional[str]] = mapped_column(String(500))
+    source_url: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    report: Mapped[Report] = relationship(back_populates="attachments")
+
+
+class Message(Base):
+    """The conversation of a report: what the citizen sent after the first message, and our replies."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("channel", "direction", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[Optional[str]] = mapped_column(String(200))
+    author: Mapped[Optional[str]] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+class Assignment(Base):
+    """Which agency held a report, from when, by whose decision and why (history, never edited)."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    agency_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    kind: Mapped[str] = mapped_column(String(16))  # assign | transfer | reopen
+    assigned_at: Mapped[datetime]
+    assigned_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    ended_at: Mapped[Optional[datetime]]
+
+
+class SlaClock(Base):
+    """One SLA stage of one report. Open = not met, not cancelled; paused while waiting for the citizen."""
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("report_id", "stage"),
+        Index(
+            "ix_sla_clocks_open_due",
+            "due_at",
+            sqlite_where=text("met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL"),
+            postgresql_where=text(
+                "met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL"
+            ),
+        ),
+        Index(
+            "ix_sla_clocks_open_warn",
+            "warn_at",
+            sqlite_where=text("met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND warned_at IS NULL"),
+            postgresql_where=text(
+                "met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND warned_at IS NULL"
+            ),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    stage: Mapped[str] = mapped_column(String(16))  # acknowledge | dispatch | resolve
+    calendar: Mapped[str] = mapped_column(String(16), default="24x7")
+    started_at: Mapped[datetime]
+    target_minutes: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    warn_at: Mapped[datetime]
+    warned_at: Mapped[Optional[datetime]]
+    met_at: Mapped[Optional[datetime]] = mapped_column(index=True)
+    breached_at: Mapped[Optional[datetime]] = mapped_column(index=True)
+    cancelled_at: Mapped[Optional[datetime]]
+    paused_at: Mapped[Optional[datetime]]
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    extended_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[Report] = relationship(back_populates="clocks")
+
+
+class SlaBreach(Base):
+    """A warning, breach or escalation level recorded once per report, stage and level."""
+
+    __tablename__ = "sla_breaches"
+    __table_args__ = (UniqueConstraint("report_id", "stage", "level"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))  # warning | breach | escalate_150 | escalate_200
+    due_at: Mapped[datetime]
+    fell_due_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(index=True)
+    explanation_code: Mapped[Optional[str]] = mapped_column(String(32))
+    explanation: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class Event(Base):
+    """Append-only log of every change: who, what, when, before/after (triggers forbid UPDATE/DELETE)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_report_id_id", "report_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    report_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reports.id"))
+    citizen_id: Mapped[Optional[int]] = mapped_column(ForeignKey("citizens.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(24))
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    before: Mapped[Optional[dict[str, Any]]]
+    after: Mapped[Optional[dict[str, Any]]]
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- channels
+class OutboxMessage(Base):
+    """A message to a citizen or an officer, written in the transaction that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reports.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    template: Mapped[Optional[str]] = mapped_column(String(64))
+    subject: Mapped[Optional[str]] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Optional[dict[str, Any]]]
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | failed | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    provider_id: Mapped[Optional[str]] = mapped_column(String(200))
+    delivery_status: Mapped[Optional[str]] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[Optional[datetime]]
+
+
+class DeadLetter(Base):
+    """A payload that could not become a report, kept byte for byte with the reason."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[Optional[dict[str, Any]]]
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | reprocessed | discarded
+    report_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reports.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Checkpoint(Base):
+    """Where a poller stands (IMAP UIDVALIDITY/UID, X since_id); advanced only after commit."""
+
+    __tablename__ = "checkpoints"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[Optional[str]] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))
+    agency_code: Mapped[Optional[str]] = mapped_column(ForeignKey("agencies.code"))
+    phone: Mapped[Optional[str]] = mapped_column(String(32))
+    email: Mapped[Optional[str]] = mapped_column(String(320))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[Optional[datetime]]

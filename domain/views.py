@@ -1,0 +1,32 @@
+"""Plain-dict views of stored objects: the JSON contract of the command line and the API."""
+from __future__ import annotations
+
+from domain import clocks
+from domain.clock import isoformat
+from domain.models import Report
+
+
+def report_to_dict(report: Report, *, include_citizen: bool = True) -> dict:
+    data = {
+        "ticket": report.ticket,
+        "status": report.status,
+        "kind": report.kind,
+        "category": report.category_code,
+        "priority": report.priority,
+        "agency": report.agency_code,
+        "channel": report.channel,
+        "external_id": report.external_id,
+        "text": report.text,
+        "received_at": isoformat(report.received_at),
+        "location": {
+            "text": report.location_text, "lat": report.lat, "lon": report.lon,
+            "kelurahan_code": report.kelurahan_code, "kecamatan": report.kecamatan,
+        },
+        "sla": clocks.describe(report),
+        "transfer_count": report.transfer_count,
+        "needs_supervisor": report.needs_supervisor,
+        "is_demo": report.is_demo,
+    }
+    if include_citizen:
+        data["citizen_id"] = report.citizen_id
+    return data
