@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
 from domain.actors import SYSTEM, Actor
+from domain.clock import utcnow
 from domain.config import Settings
 from domain.db import make_engine, migrate, session_factory
 from domain.intake import IncomingReport
@@ -39,6 +41,7 @@ class Services:
     """Everything the web tier, the worker and the command line share, wired once."""
 
     settings: Settings
+    clock: Callable[[], datetime] = utcnow
 
     @cached_property
     def engine(self):
@@ -54,8 +57,10 @@ class Services:
 
     @cached_property
     def queue(self) -> QueueService:
-        return QueueService(self.sessions, self.sla, ticket_prefix=self.settings.ticket_prefix,
-                            classifier=_load_classifier(self.settings))
+        queue = QueueService(self.sessions, self.sla, clock=self.clock, ticket_prefix=self.settings.ticket_prefix,
+                             classifier=_load_classifier(self.settings))
+        queue.listeners.extend(_plugin_listeners(self))
+        return queue
 
     @cached_property
     def workflow(self) -> Workflow:
@@ -78,12 +83,28 @@ def _load_classifier(settings: Settings):
     return RouterClassifier.load(settings.data_dir)
 
 
-def create_server(services: Services | None = None, *, demo: bool | None = None):
-    """Build the Flask server with the Dash app mounted on it."""
+def _plugin_listeners(services: Services) -> list:
+    """Queue listeners contributed by the channels (outbox messages to citizens, written in the
+    transaction of the change that causes them)."""
+    try:
+        from ingest.notify import listeners
+    except ImportError:
+        return []
+    return listeners(services)
+
+
+def create_server(services: Services | None = None):
+    """Build the Flask server: the Dash pages plus the channels' webhooks and API."""
     from dashboard import create_dash
 
     services = services or Services(Settings.from_env())
     dash_app = create_dash(services)
+    try:
+        from ingest.web import register as register_webhooks
+    except ImportError:
+        register_webhooks = None
+    if register_webhooks is not None:
+        register_webhooks(dash_app.server, services)
     return dash_app.server
 
 
