@@ -90,6 +90,7 @@ OPEN_STATUSES = frozenset(
     {Status.NEW, Status.VERIFIED, Status.ASSIGNED, Status.ACCEPTED, Status.IN_PROGRESS, Status.WAITING_CITIZEN}
 )
 FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
+BEFORE_ASSIGNMENT = frozenset({Status.NEW, Status.VERIFIED})  # agencies see reports once forwarded
 WAIT_LIMIT = timedelta(hours=72)
 REOPEN_WINDOW = timedelta(hours=72)
 PING_PONG_TRANSFERS = 2  # more transfers than this flag the report for a supervisor
@@ -159,10 +160,14 @@ def check_transition(action: Action | str, status: Status | str, role: Role | st
         raise TransitionError(f"cannot {action.value} a report in status {status.value} (allowed from: {allowed})")
     if role not in transition.roles:
         raise TransitionError(f"role {role.value} may not {action.value} a report")
+    if role == Role.AGENCY_OFFICER and status in BEFORE_ASSIGNMENT:
+        raise TransitionError(f"role {role.value} may not {action.value} a report before it is assigned")
     return transition
 
 
 def allowed_actions(status: Status | str, role: Role | str) -> list[Action]:
     """The actions `role` may take on a report in `status` (for user interfaces)."""
     status, role = Status(status), Role(role)
+    if role == Role.AGENCY_OFFICER and status in BEFORE_ASSIGNMENT:
+        return []
     return [a for a, t in TRANSITIONS.items() if status in t.sources and role in t.roles]
