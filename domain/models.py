@@ -277,6 +277,8 @@ class SlaClock(Base):
     paused_at: Mapped[Optional[datetime]]
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
     extended_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[Optional[datetime]]  # next escalation level due (SLA sweep; migration 0004_sla)
+    escalation_level: Mapped[Optional[str]] = mapped_column(String(16))  # highest level recorded
     report: Mapped[Report] = relationship(back_populates="clocks")
 
 
@@ -374,3 +376,15 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[Optional[datetime]]
+
+
+# ---------------------------------------------------------------- SLA sweep (migration 0004_sla)
+# Breached, still-open clocks whose next escalation level falls due: a range scan for the sweep.
+Index(
+    "ix_sla_clocks_open_next_check",
+    SlaClock.next_check_at,
+    sqlite_where=text("met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND next_check_at IS NOT NULL"),
+    postgresql_where=text(
+        "met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND next_check_at IS NOT NULL"
+    ),
+)
