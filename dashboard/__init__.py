@@ -1,6 +1,7 @@
 """The Dash front end: one page module per role under dashboard/pages/.
 
-Pages never import the app: they reach the services through `dashboard.context`.
+Pages never import the app: they reach the services through `dashboard.context`. Styles are served
+from dashboard/assets (no CDN: the wall must work without internet).
 """
 from __future__ import annotations
 
@@ -8,25 +9,36 @@ from pathlib import Path
 
 from dashboard import context
 
+HERE = Path(__file__).parent
+
 
 def create_dash(services):
     import dash
-    import dash_bootstrap_components as dbc
     from flask import Flask
+
+    from dashboard import auth
 
     context.set_services(services)
     server = Flask(__name__)
     server.config["SECRET_KEY"] = services.settings.secret_key or "dev-only-secret-change-me"
+    auth.install(server)
     app = dash.Dash(
         __name__,
         server=server,
         use_pages=True,
-        pages_folder=str(Path(__file__).parent / "pages"),
-        external_stylesheets=[dbc.themes.BOOTSTRAP],
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
         title="Tangerang Live Room",
         update_title=None,
+        serve_locally=True,
     )
     from dashboard.layout import shell
 
     app.layout = shell
+    # Build the callback validation layout now, outside any request, so it holds every page's full
+    # layout (inside a request the pages would render the visitor's "access denied" instead).
+    for hook in server.before_request_funcs.get(None, []):
+        if getattr(hook, "__name__", "") in ("router_sync", "router_async"):
+            hook()
+    app._setup_server()
     return app

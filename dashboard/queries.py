@@ -1,8 +1,200 @@
-"""Read-only queries for the pages (SQL aggregates only; no page opens a session itself)."""
+"""Read-only queries for the wall (SQL aggregates only; no page opens a session itself).
+
+The wall's snapshot is computed once per change token (newest event, newest breach row, 15 s time
+bucket) and shared by every wall screen; an unchanged token costs two primary-key lookups.
+"""
 from __future__ import annotations
 
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, select
+
 from dashboard.context import services
+from dashboard.masking import mask_text
+from domain.clock import WIB
+from domain.lifecycle import OPEN_STATUSES
+from domain.models import Area, Category, Citizen, Event, Report, SlaBreach, SlaClock
+
+OPEN = [s.value for s in OPEN_STATUSES]
+RUNNING = and_(SlaClock.met_at.is_(None), SlaClock.cancelled_at.is_(None), SlaClock.paused_at.is_(None))
+TIME_BUCKET_SECONDS = 15
+INCIDENT_WINDOW = timedelta(hours=3)
+INCIDENT_MIN_REPORTS = 3
+_cache_lock = threading.Lock()
+_cache: dict[str, object] = {}
+
+
+def now() -> datetime:
+    return services().queue.clock()
+
+
+def start_of_day_wib(moment: datetime) -> datetime:
+    local = moment.astimezone(WIB)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(moment.tzinfo)
+
+
+def change_token(moment: datetime | None = None) -> str:
+    moment = moment or now()
+    with services().sessions() as s:
+        last_event = s.scalar(select(func.max(Event.id))) or 0
+        last_breach = s.scalar(select(func.max(SlaBreach.id))) or 0
+    return f"{last_event}:{last_breach}:{int(moment.timestamp()) // TIME_BUCKET_SECONDS}"
 
 
 def queue_counts() -> dict[str, int]:
     return services().queue.counts()
+
+
+def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> dict:
+    """Everything the wall shows, cached per change token."""
+    moment = moment or now()
+    token = token or change_token(moment)
+    with _cache_lock:
+        if _cache.get("token") == token:
+            return _cache["snapshot"]
+    snapshot = compute_wall(moment)
+    snapshot["token"] = token
+    with _cache_lock:
+        _cache.update(token=token, snapshot=snapshot)
+    return snapshot
+
+
+def compute_wall(moment: datetime) -> dict:
+    day_start = start_of_day_wib(moment)
+    with services().sessions() as s:
+        open_by_agency = dict(s.execute(
+            select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)
+        ).all())
+        colour = func.max(case((SlaClock.due_at < moment, 2), (SlaClock.warn_at <= moment, 1), else_=0))
+        per_report = (select(SlaClock.report_id.label("rid"), colour.label("colour"))
+                      .where(RUNNING).group_by(SlaClock.report_id).subquery())
+        coloured = s.execute(
+            select(Report.agency_code, per_report.c.colour, func.count())
+            .join(per_report, per_report.c.rid == Report.id)
+            .where(Report.status.in_(OPEN), per_report.c.colour > 0)
+            .group_by(Report.agency_code, per_report.c.colour)
+        ).all()
+        new_hour = s.scalar(select(func.count()).select_from(Report)
+                            .where(Report.received_at >= moment - timedelta(hours=1))) or 0
+        resolved_today = s.scalar(select(func.count()).select_from(Report)
+                                  .where(Report.resolved_at >= day_start)) or 0
+        met = s.execute(select(func.count(), func.sum(case((SlaClock.met_at <= SlaClock.due_at, 1), else_=0)))
+                        .where(SlaClock.met_at >= day_start)).one()
+        missed_open = s.scalar(select(func.count()).select_from(SlaClock).where(
+            RUNNING, SlaClock.due_at >= day_start, SlaClock.due_at < moment)) or 0
+        channels = s.execute(select(Report.channel, func.count()).where(Report.received_at >= day_start)
+                             .group_by(Report.channel).order_by(func.count().desc())).all()
+        ticker = _ticker(s)
+        incidents = _incidents(s, moment)
+        calls = _calls_in_progress(s, moment)
+        points = _map_points(s)
+    agencies = {}
+    for code, count in open_by_agency.items():
+        agencies[code] = {"open": count, "red": 0, "amber": 0}
+    for code, col, count in coloured:
+        entry = agencies.setdefault(code, {"open": 0, "red": 0, "amber": 0})
+        entry["red" if col == 2 else "amber"] += count
+    for entry in agencies.values():
+        entry["green"] = max(0, entry["open"] - entry["red"] - entry["amber"])
+    decided = (met[0] or 0) + missed_open
+    return {
+        "at": moment.isoformat(),
+        "kpi": {
+            "open": sum(open_by_agency.values()),
+            "new_hour": new_hour,
+            "breached": sum(e["red"] for e in agencies.values()),
+            "at_risk": sum(e["amber"] for e in agencies.values()),
+            "resolved_today": resolved_today,
+            "compliance": None if decided == 0 else round(100.0 * (met[1] or 0) / decided, 1),
+        },
+        "agencies": agencies,
+        "channels": [(c, n) for c, n in channels],
+        "ticker": ticker,
+        "incidents": incidents,
+        "calls": calls,
+        "points": points,
+    }
+
+
+def _ticker(s, limit: int = 12) -> list[dict]:
+    rows = s.execute(
+        select(Report.ticket, Report.received_at, Report.channel, Report.priority, Report.status, Report.text,
+               Report.kecamatan, Category.label_id, Category.label_en, Citizen.name)
+        .outerjoin(Category, Category.code == Report.category_code)
+        .outerjoin(Citizen, Citizen.id == Report.citizen_id)
+        .order_by(Report.received_at.desc(), Report.id.desc()).limit(limit)
+    ).all()
+    return [{
+        "ticket": r.ticket, "at": r.received_at.astimezone(WIB).strftime("%H:%M"), "channel": r.channel,
+        "priority": r.priority, "status": r.status, "kecamatan": r.kecamatan or "",
+        "category": r.label_id or "-", "category_en": r.label_en or "-",
+        "text": mask_text(r.text, (r.name,) if r.name else ())[:90],
+    } for r in rows]
+
+
+def _incidents(s, moment: datetime) -> list[dict]:
+    place = func.coalesce(Report.kelurahan_code, Report.kecamatan)
+    rows = s.execute(
+        select(Report.category_code, place.label("place"), func.count().label("n"), func.min(Report.priority),
+               func.max(Report.received_at))
+        .where(Report.received_at >= moment - INCIDENT_WINDOW, Report.status.in_(OPEN),
+               Report.category_code.is_not(None), place.is_not(None))
+        .group_by(Report.category_code, place)
+        .having(func.count() >= INCIDENT_MIN_REPORTS)
+        .order_by(func.min(Report.priority), func.count().desc()).limit(6)
+    ).all()
+    names = dict(s.execute(select(Area.kode, Area.kelurahan)).all()) if rows else {}
+    return [{"category": c, "place": names.get(p, p), "count": n, "priority": pr,
+             "last": last.astimezone(WIB).strftime("%H:%M")} for c, p, n, pr, last in rows]
+
+
+def _calls_in_progress(s, moment: datetime) -> int:
+    """112 calls a call-taker opened and has not closed (events call_started / call_ended)."""
+    since = moment - timedelta(hours=2)
+    started = select(Event.report_id).where(Event.type == "call_started", Event.at >= since)
+    ended = select(Event.report_id).where(Event.type == "call_ended", Event.at >= since)
+    return s.scalar(select(func.count()).select_from(started.except_(ended).subquery())) or 0
+
+
+def _map_points(s) -> list[dict]:
+    """Open reports per ~500 m cell and priority; reports without coordinates sit on their kelurahan."""
+    lat = func.coalesce(Report.lat, Area.lat)
+    lon = func.coalesce(Report.lon, Area.lon)
+    cell_lat, cell_lon = func.round(lat * 200) / 200, func.round(lon * 200) / 200
+    rows = s.execute(
+        select(cell_lat, cell_lon, Report.priority, func.count())
+        .select_from(Report).outerjoin(Area, Area.kode == Report.kelurahan_code)
+        .where(Report.status.in_(OPEN), lat.is_not(None))
+        .group_by(cell_lat, cell_lon, Report.priority)
+    ).all()
+    return [{"lat": float(a), "lon": float(b), "priority": p, "count": n} for a, b, p, n in rows]
+
+
+def reference_areas() -> list[dict]:
+    cached = _cache.get("areas")
+    if cached is None:
+        with services().sessions() as s:
+            cached = [{"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat,
+                       "lon": a.lon} for a in s.scalars(select(Area).order_by(Area.kode))]
+        _cache["areas"] = cached
+    return cached
+
+
+def agency_names() -> dict[str, str]:
+    cached = _cache.get("agencies")
+    if cached is None:
+        from domain.models import Agency
+        with services().sessions() as s:
+            cached = dict(s.execute(select(Agency.code, Agency.name).order_by(Agency.code)).all())
+        _cache["agencies"] = cached
+    return cached
+
+
+def category_labels() -> dict[str, tuple[str, str]]:
+    cached = _cache.get("categories")
+    if cached is None:
+        with services().sessions() as s:
+            cached = {c: (i, e) for c, i, e in s.execute(select(Category.code, Category.label_id, Category.label_en))}
+        _cache["categories"] = cached
+    return cached

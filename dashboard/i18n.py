@@ -1,0 +1,60 @@
+"""Bahasa Indonesia first, English on request (the `lang` cookie, set by /lang/<code>)."""
+from __future__ import annotations
+
+from flask import has_request_context, request
+
+TEXT: dict[str, tuple[str, str]] = {
+    "open": ("Terbuka", "Open"), "new_hour": ("Baru 1 jam", "New, last hour"),
+    "breached": ("Lewat SLA", "SLA breached"), "at_risk": ("Hampir lewat", "At risk"),
+    "resolved_today": ("Selesai hari ini", "Resolved today"), "compliance": ("Kepatuhan SLA hari ini", "SLA compliance today"),
+    "agency_queue": ("Antrean per perangkat daerah", "Queue per agency"), "map": ("Peta laporan terbuka", "Open reports map"),
+    "ticker": ("Laporan terbaru", "Newest reports"), "incidents": ("Insiden aktif", "Active incidents"),
+    "calls": ("Panggilan 112 berlangsung", "112 calls in progress"), "channels": ("Kanal hari ini", "Channels today"),
+    "stale": ("DATA TIDAK TERBARUI lebih dari 30 detik", "DATA NOT UPDATING for more than 30 seconds"),
+    "no_incident": ("Tidak ada insiden aktif", "No active incident"), "forbidden": ("Akses ditolak", "Access denied"),
+    "forbidden_text": ("Peran Anda tidak boleh membuka halaman ini.", "Your role may not open this page."),
+    "login": ("Masuk", "Sign in"), "logout": ("Keluar", "Sign out"),
+    "wall": ("Layar dinding", "Wall"), "operator": ("Operator", "Operator"), "agency": ("Perangkat daerah", "Agency"),
+    "supervisor": ("Supervisor", "Supervisor"), "executive": ("Eksekutif", "Executive"), "public": ("Publik", "Public"),
+    "queue": ("Antrean", "Queue"), "detail": ("Rincian laporan", "Report detail"), "actions": ("Tindakan", "Actions"),
+    "verify_forward": ("Verifikasi & teruskan", "Verify & forward"), "reject": ("Tolak", "Reject"),
+    "merge": ("Gabungkan", "Merge"), "ask": ("Minta info warga", "Ask the citizen"), "reply": ("Balas", "Reply"),
+    "split": ("Pisahkan percakapan", "Split conversation"), "intake": ("Laporan langsung / telepon / surat",
+                                                                   "Walk-in / phone / letter report"),
+    "call112": ("Panggilan 112", "112 call"), "submit": ("Simpan", "Save"), "history": ("Riwayat warga", "Citizen history"),
+    "suggestions": ("Saran mesin rute", "Routing suggestions"), "confidence": ("Keyakinan", "Confidence"),
+    "accept": ("Terima", "Accept"), "progress": ("Perbarui progres", "Update progress"),
+    "resolve": ("Selesaikan", "Resolve"), "transfer": ("Minta alih tugas", "Request transfer"),
+    "evidence": ("Foto bukti", "Evidence photos"), "extension": ("Minta perpanjangan", "Request extension"),
+    "explain": ("Penjelasan keterlambatan", "Delay explanation"), "timeline": ("Linimasa", "Timeline"),
+    "approve": ("Setujui", "Approve"), "refuse": ("Tolak", "Refuse"), "pingpong": ("Laporan dioper > 2 kali",
+                                                                               "Reports transferred > 2 times"),
+    "performance": ("Kinerja perangkat daerah", "Agency performance"), "export_csv": ("Ekspor CSV", "Export CSV"),
+    "export_xlsx": ("Ekspor XLSX", "Export XLSX"), "filter": ("Saring", "Filter"), "period": ("Periode", "Period"),
+    "league": ("Peringkat perangkat daerah", "Agency league table"), "trend_daily": ("Tren harian", "Daily trend"),
+    "trend_weekly": ("Tren mingguan", "Weekly trend"), "heatmap": ("Sebaran jam dan hari", "Hour x weekday"),
+    "by_kecamatan": ("Laporan per kecamatan", "Reports by kecamatan"), "adoption": ("Adopsi kanal", "Channel adoption"),
+    "satisfaction": ("Indeks kepuasan", "Satisfaction index"), "recurring": ("Masalah berulang", "Recurring problems"),
+    "export_png": ("Unduh PNG", "Download PNG"), "export_pdf": ("Cetak PDF", "Print PDF"),
+    "by_category": ("Per kategori", "By category"), "by_agency": ("Per perangkat daerah", "By agency"),
+    "public_title": ("Transparansi layanan pengaduan Kota Tangerang", "Kota Tangerang complaint service in numbers"),
+    "reports": ("Laporan", "Reports"), "none": ("Tidak ada data", "No data"), "pending_ext": ("Permintaan perpanjangan",
+                                                                                       "Extension requests"),
+    "breaches": ("Laporan lewat SLA dan hampir lewat", "Breached and at-risk reports"),
+    "select_report": ("Pilih laporan dari antrean", "Pick a report from the queue"),
+    "done": ("Tersimpan", "Saved"),
+}
+
+
+def lang() -> str:
+    if has_request_context():
+        value = request.cookies.get("lang", "id")
+        return value if value in ("id", "en") else "id"
+    return "id"
+
+
+def t(key: str) -> str:
+    pair = TEXT.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang() == "en" else pair[0]

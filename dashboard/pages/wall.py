@@ -1,0 +1,131 @@
+"""/wall: the control room's wall display (1920x1080 and 3840x2160), also as a kiosk (?kiosk=TOKEN).
+
+One timer a second asks for the change token; the snapshot is recomputed only when the token moved
+(dashboard.queries.wall_snapshot), and unchanged parts are not re-sent, so nothing flickers.
+A client-side timer shows the WIB clock and a banner when no refresh has succeeded for 30 s.
+"""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from dashboard import auth, queries
+from dashboard.components.maps import points_figure
+from dashboard.i18n import lang, t
+from dashboard.layout import denied
+
+dash.register_page(__name__, path="/wall", name="Wall", title="Wall - Tangerang Live Room")
+
+KPIS = [("kpi-open", "open", ""), ("kpi-new-hour", "new_hour", ""), ("kpi-breached", "breached", "red"),
+        ("kpi-at-risk", "at_risk", "amber"), ("kpi-resolved-today", "resolved_today", "green"),
+        ("kpi-compliance", "compliance", "")]
+
+
+def layout(kiosk: str | None = None, **_):
+    blocked = denied("wall")
+    if blocked is not None:
+        return blocked
+    tiles = [html.Div([html.Div(t(key), className="label"), html.Div("–", id=tid, className="value")],
+                      className=f"tile {colour}") for tid, key, colour in KPIS]
+    tiles.append(html.Div([html.Div(t("calls"), className="label"), html.Div("–", id="wall-calls", className="value")],
+                          className="tile red"))
+    return html.Div([
+        dcc.Interval(id="wall-refresh", interval=1000),
+        dcc.Interval(id="wall-tick", interval=1000),
+        dcc.Store(id="wall-token"), dcc.Store(id="wall-heartbeat"), dcc.Store(id="wall-lang", data=lang()),
+        html.Div([html.Div("TANGERANG LIVE ROOM", className="wall-title"),
+                  html.Div(id="wall-clock", className="wall-clock")], className="wall-head"),
+        html.Div(t("stale"), id="wall-stale", className="stale hidden"),
+        html.Div(tiles, className="kpis"),
+        html.Div([html.Div([html.H3(t("agency_queue")), html.Div(id="agency-queue")], className="panel"),
+                  html.Div([html.H3(t("channels")), html.Div(id="wall-channels")], className="panel")],
+                 className="left"),
+        html.Div([html.Div([html.H3(t("map")),
+                            dcc.Graph(id="wall-map", config={"displayModeBar": False, "staticPlot": False},
+                                      style={"height": "62vh"})], className="panel")], className="middle"),
+        html.Div([html.Div([html.H3(t("incidents")), html.Div(id="wall-incidents")], className="panel"),
+                  html.Div([html.H3(t("ticker")), html.Div(id="ticker")], className="panel")], className="right"),
+    ], className="wall", id="wall-root")
+
+
+OUTPUTS = [Output(tid, "children") for tid, _, _ in KPIS] + [
+    Output("wall-calls", "children"), Output("agency-queue", "children"), Output("wall-channels", "children"),
+    Output("wall-map", "figure"), Output("wall-incidents", "children"), Output("ticker", "children"),
+    Output("wall-token", "data"), Output("wall-heartbeat", "data"),
+]
+
+
+@callback(*OUTPUTS, Input("wall-refresh", "n_intervals"), State("wall-token", "data"), State("wall-lang", "data"))
+@auth.guard("wall")
+def refresh(_n, shown_token, language):
+    """Send the wall what changed since `shown_token` (nothing but a heartbeat when nothing did)."""
+    moment = queries.now()
+    token = queries.change_token(moment)
+    heartbeat = moment.isoformat()
+    if token == shown_token:
+        return [no_update] * (len(OUTPUTS) - 1) + [heartbeat]
+    snap = queries.wall_snapshot(token, moment)
+    return render(snap, language or "id") + [token, heartbeat]
+
+
+def render(snap: dict, language: str) -> list:
+    kpi = snap["kpi"]
+    values = [f"{kpi['open']:,}".replace(",", "."), kpi["new_hour"], kpi["breached"], kpi["at_risk"],
+              kpi["resolved_today"], "–" if kpi["compliance"] is None else f"{kpi['compliance']:.0f}%"]
+    names = queries.agency_names()
+    return [*map(str, values), str(snap["calls"]), _queue(snap["agencies"]), _channels(snap["channels"]),
+            points_figure(queries.reference_areas(), snap["points"]), _incidents(snap["incidents"], language),
+            _ticker(snap["ticker"], language)]
+
+
+def _queue(agencies: dict) -> list:
+    rows = sorted(agencies.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["amber"], -kv[1]["open"]))
+    top = max((e["open"] for _, e in rows), default=1) or 1
+    out = []
+    for code, e in rows[:14]:
+        segments = [html.Span(className=f"seg-{c}", style={"width": f"{100 * e[c] / top:.1f}%"}, title=f"{c}: {e[c]}")
+                    for c in ("red", "amber", "green") if e[c]]
+        out.append(html.Div([html.Span(code), html.Div(segments, className="bar"),
+                             html.Span(f"{e['open']}", title=f"merah {e['red']} / kuning {e['amber']} / hijau {e['green']}")],
+                            className="queue-row", id={"type": "agency-row", "code": code}))
+    return out or [html.Div("–")]
+
+
+def _channels(channels: list) -> list:
+    total = sum(n for _, n in channels) or 1
+    return [html.Div([html.Span(c), html.Div(html.Span(className="seg-green", style={"width": f"{100 * n / total:.0f}%"}),
+                                            className="bar"), html.Span(str(n))], className="queue-row")
+            for c, n in channels[:8]] or [html.Div("–")]
+
+
+def _incidents(incidents: list, language: str) -> list:
+    labels = queries.category_labels()
+    if not incidents:
+        return [html.Div(t("no_incident"), className="muted")]
+    return [html.Div([html.B(f"{labels.get(i['category'], (i['category'],) * 2)[language == 'en']} · {i['place']}"),
+                      html.Div(f"{i['count']} laporan · {i['priority']} · {i['last']} WIB")], className="incident")
+            for i in incidents]
+
+
+def _ticker(items: list, language: str) -> list:
+    return [html.Div([html.Span(i["at"], className="tk"), html.Span(i["priority"], className=f"badge {i['priority']}"),
+                      f" {i['category_en'] if language == 'en' else i['category']} · {i['kecamatan']} · {i['channel']} — ",
+                      html.Span(i["text"])], className="ticker-item") for i in items]
+
+
+clientside_callback(
+    """
+    function(n, heartbeat, language) {
+        const now = new Date();
+        const fmt = new Intl.DateTimeFormat(language === 'en' ? 'en-GB' : 'id-ID', {timeZone: 'Asia/Jakarta',
+            weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', second: '2-digit'});
+        const ctx = window.dash_clientside.callback_context;
+        if (heartbeat && ctx.triggered.some(t => t.prop_id === 'wall-heartbeat.data')) { window.__wallLastOk = Date.now(); }
+        if (!window.__wallLastOk) { window.__wallLastOk = Date.now(); }
+        const stale = Date.now() - window.__wallLastOk > 30000;
+        return [fmt.format(now) + ' WIB', stale ? 'stale' : 'stale hidden'];
+    }
+    """,
+    Output("wall-clock", "children"), Output("wall-stale", "className"),
+    Input("wall-tick", "n_intervals"), Input("wall-heartbeat", "data"), State("wall-lang", "data"),
+)
