@@ -378,6 +378,57 @@ class User(Base):
     last_login_at: Mapped[Optional[datetime]]
 
 
+class ExtensionRequest(Base):
+    """An agency asks for more time on one SLA stage; a supervisor approves (the deadline moves through
+    Workflow.extend_deadline) or refuses it. Decisions are also in the event log."""
+
+    __tablename__ = "extension_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    minutes: Mapped[int] = mapped_column(Integer)
+    reason_code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    agency_code: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending|approved|refused
+    decided_by: Mapped[Optional[str]] = mapped_column(String(64))
+    decided_at: Mapped[Optional[datetime]]
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- 112 voice (ingest)
+class Call(Base):
+    """One call to the 112 line (Twilio CallSid, or an external 112 platform's call id) and its outcome.
+
+    The report stays in the normal lifecycle; the call's own state lives here: `state` is
+    in_progress | answered | completed | unanswered | failed; `flag` is callback (ended unanswered)
+    or likely_prank (very short and silent) until an operator resolves it.
+    """
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_from_started", "from_number", "started_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # twilio | csv
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    from_number: Mapped[Optional[str]] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[Optional[datetime]]
+    ended_at: Mapped[Optional[datetime]]
+    duration_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    dial_status: Mapped[Optional[str]] = mapped_column(String(16))
+    outcome: Mapped[Optional[str]] = mapped_column(String(32))
+    recording_url: Mapped[Optional[str]] = mapped_column(Text)
+    recording_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    transcription: Mapped[Optional[str]] = mapped_column(Text)
+    flag: Mapped[Optional[str]] = mapped_column(String(16), index=True)
+    flag_resolved_by: Mapped[Optional[str]] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
 # ---------------------------------------------------------------- SLA sweep (migration 0004_sla)
 # Breached, still-open clocks whose next escalation level falls due: a range scan for the sweep.
 Index(
