@@ -1,0 +1,112 @@
+"""Score the engine on a labelled JSON-lines file (tests/data/labelled_reports.jsonl).
+
+Each line is an input report plus `expected`: actionable, kind, category, agency, priority,
+kecamatan, kelurahan, outside_city, duplicate_group. Fields missing from `expected` are not scored.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .engine import Router
+from .stream import classify_lines
+
+FIELDS = ("actionable", "kind", "category", "agency", "priority", "kecamatan", "kelurahan", "outside_city")
+
+
+@dataclass
+class Evaluation:
+    total: int = 0
+    correct: Counter = field(default_factory=Counter)
+    counted: Counter = field(default_factory=Counter)
+    confusion: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    misses: list[dict[str, Any]] = field(default_factory=list)
+    dedupe: dict[str, float] = field(default_factory=dict)
+
+    def accuracy(self, name: str) -> float:
+        return self.correct[name] / self.counted[name] if self.counted[name] else float("nan")
+
+
+def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
+    items = list(labelled)
+    lines = [json.dumps({k: v for k, v in it.items() if k != "expected"}) for it in items]
+    ev = Evaluation(total=len(items))
+    outputs = list(classify_lines(router, lines, dedupe=True))
+    groups = {it["id"]: it.get("expected", {}).get("duplicate_group") for it in items}
+    tp = fp = fn = 0
+    for it, out in zip(items, outputs):
+        exp = it.get("expected", {})
+        wrong = {}
+        for name in FIELDS:
+            if name not in exp:
+                continue
+            ev.counted[name] += 1
+            got = out.get(name)
+            if got == exp[name]:
+                ev.correct[name] += 1
+            else:
+                wrong[name] = (exp[name], got)
+        if exp.get("kecamatan") is not None:
+            name = "kecamatan (place named)"
+            ev.counted[name] += 1
+            ev.correct[name] += out.get("kecamatan") == exp["kecamatan"]
+        for name in ("category", "agency"):
+            if name in exp:
+                ev.confusion[name][(str(exp[name]), str(out.get(name)))] += 1
+        group, dup = exp.get("duplicate_group"), out.get("duplicate_of")
+        earlier_in_group = group is not None and any(
+            groups.get(o["id"]) == group for o in outputs[: outputs.index(out)])
+        if dup is not None:
+            if group is not None and groups.get(dup) == group:
+                tp += 1
+            else:
+                fp += 1
+                wrong["duplicate_of"] = (group, dup)
+        elif earlier_in_group:
+            fn += 1
+            wrong["duplicate_of"] = (group, None)
+        if wrong:
+            ev.misses.append({"id": it["id"], "text": it["text"], "wrong": wrong, "explanation": out.get("explanation")})
+    ev.dedupe = {"true_positive": tp, "false_positive": fp, "false_negative": fn,
+                 "precision": tp / (tp + fp) if tp + fp else float("nan"),
+                 "recall": tp / (tp + fn) if tp + fn else float("nan")}
+    return ev
+
+
+def load_labelled(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def confusion_table(counts: Counter) -> str:
+    """Rows: expected; columns: predicted (only labels that occur)."""
+    labels = sorted({e for e, _ in counts} | {p for _, p in counts})
+    short = {lab: lab[:7] for lab in labels}
+    width = max(len(lab) for lab in labels) + 1
+    head = " " * width + " ".join(f"{short[lab]:>7}" for lab in labels)
+    rows = [head]
+    for e in labels:
+        if not any(counts[(e, p)] for p in labels):
+            continue
+        rows.append(f"{e:<{width}}" + " ".join(f"{counts[(e, p)] or '.':>7}" for p in labels))
+    return "\n".join(rows)
+
+
+def report(ev: Evaluation, misses: bool = False) -> str:
+    lines = [f"{ev.total} labelled reports"]
+    for name in (*FIELDS, "kecamatan (place named)"):
+        if ev.counted[name]:
+            lines.append(f"  {name:<26} {ev.accuracy(name):6.1%}  ({ev.correct[name]}/{ev.counted[name]})")
+    d = ev.dedupe
+    lines.append(f"  duplicates: precision {d['precision']:.1%}, recall {d['recall']:.1%} "
+                 f"(tp {d['true_positive']}, fp {d['false_positive']}, fn {d['false_negative']})")
+    for name in ("category", "agency"):
+        lines += ["", f"confusion matrix: {name} (rows expected, columns predicted)", confusion_table(ev.confusion[name])]
+    if misses:
+        lines.append("")
+        for m in ev.misses:
+            lines.append(f"{m['id']}: {m['wrong']}  | {m['text'][:90]}")
+    return "\n".join(lines)

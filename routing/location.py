@@ -1,0 +1,347 @@
+"""Where a report is: kelurahan and kecamatan from coordinates and from the text.
+
+Coordinates resolve by point-in-polygon when boundaries are supplied, else by the nearest kelurahan
+reference point in areas.csv, which is only an approximation (worst near borders). Text resolves
+names, aliases and spacing variants, kel./kec. markers, landmarks, RT/RW and postal codes (a hint
+only), and recognises places outside the city.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from .normalise import BOUNDARY, raw_tokens
+from .rules import Area
+
+_POSTAL_RE = re.compile(r"^15[1-9]\d\d$")
+_RT_RE = re.compile(r"^(rt|rw)(\d{1,3})$")
+
+
+def compact(name: str) -> str:
+    """Lower case, letters and digits only: 'Karang Tengah' and 'Karangtengah' meet here."""
+    return "".join(t for t in raw_tokens(name) if t != BOUNDARY)
+
+
+@dataclass(frozen=True)
+class Location:
+    kecamatan: str | None = None
+    kelurahan: str | None = None
+    kelurahan_code: str | None = None
+    outside_city: bool = False
+    source: str | None = None  # text | polygon | nearest_point | text+nearest_point | coordinates
+    rt: str | None = None
+    rw: str | None = None
+    postal_code: str | None = None
+    street: str | None = None
+    evidence: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Hit:
+    kind: str  # kel | kec | landmark | outside | city
+    kecamatan: str | None
+    kelurahan: str | None
+    code: str | None
+    strength: int
+    said: str
+    weak: bool = False
+    alternative: "_Hit | None" = None
+
+
+@dataclass(frozen=True)
+class GeoJsonMatch:
+    matched: dict[int, str]  # feature index -> kelurahan code
+    unmatched: list[tuple[int, str]]  # (feature index, why)
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(min(1.0, a)))
+
+
+class Gazetteer:
+    """Kecamatan and kelurahan of the city; `polygons` maps kelurahan code -> shapely geometry."""
+
+    def __init__(self, areas: Sequence[Area], places: Mapping[str, Any] | None = None,
+                 polygons: Mapping[str, Any] | None = None, box: Mapping[str, float] | None = None):
+        places = places or {}
+        self.areas = list(areas)
+        self.by_code = {a.code: a for a in self.areas}
+        self.box = dict(box or {"min_lat": -6.27, "max_lat": -6.10, "min_lon": 106.55, "max_lon": 106.76,
+                                "box_margin": 0.01, "max_nearest_km": 3.0})
+        self.polygons: dict[str, Any] = {}
+        if polygons:
+            from shapely.prepared import prep
+
+            for code, geom in polygons.items():
+                if code in self.by_code and geom is not None and not geom.is_empty:
+                    self.polygons[code] = (prep(geom), geom.bounds)
+        self.markers = frozenset(places.get("markers", ("di", "kelurahan", "kecamatan")))
+        self.street_markers = frozenset(places.get("street_markers", ("jalan", "gang")))
+        ambiguous = {compact(n) for n in places.get("ambiguous", ())}
+        self.kec_names = {a.kecamatan for a in self.areas}
+        index: dict[str, list[_Hit]] = {}
+
+        def add(name: str, hit: _Hit) -> None:
+            key = compact(name)
+            if key and hit not in index.setdefault(key, []):
+                index[key].append(hit)
+
+        kel_aliases = places.get("kelurahan_aliases", {})
+        for a in self.areas:
+            for name in (a.kelurahan, *a.aliases, *kel_aliases.get(a.code, ())):
+                add(name, _Hit("kel", a.kecamatan, a.kelurahan, a.code, 2, name, weak=compact(name) in ambiguous))
+        kec_aliases = places.get("kecamatan_aliases", {})
+        for kec in self.kec_names:
+            for name in (kec, *kec_aliases.get(kec, ())):
+                add(name, _Hit("kec", kec, None, None, 2, name, weak=compact(name) in ambiguous))
+        for name, (kec, kel) in places.get("landmarks", {}).items():
+            code = next((a.code for a in self.areas if a.kelurahan == kel and a.kecamatan == kec), None)
+            add(name, _Hit("landmark", kec, kel, code, 2, name))
+        for name in places.get("outside", ()):
+            add(name, _Hit("outside", None, None, None, 2, name))
+        for name in places.get("city_names", ("kota tangerang",)):
+            add(name, _Hit("city", None, None, None, 0, name))
+        self.index = index
+        self.max_len = max((len(raw_tokens(n)) for hits in index.values() for n in (h.said for h in hits)), default=1)
+        self.max_len = max(self.max_len, 4)
+        self.postal: dict[str, list[Area]] = {}
+        for a in self.areas:
+            self.postal.setdefault(a.postal_code, []).append(a)
+        self.name_words = frozenset(w for key_hits in index.values() for h in key_hits for w in raw_tokens(h.said)
+                                    if w != BOUNDARY)
+
+    # ----------------------------------------------------------------- coordinates
+    def inside_box(self, lat: float, lon: float) -> bool:
+        b, m = self.box, self.box["box_margin"]
+        return b["min_lat"] - m <= lat <= b["max_lat"] + m and b["min_lon"] - m <= lon <= b["max_lon"] + m
+
+    def locate_point(self, lat: float, lon: float) -> Location:
+        """Kelurahan containing (lat, lon): polygon first, else nearest reference point (approximate)."""
+        if not (math.isfinite(lat) and math.isfinite(lon)) or not self.inside_box(lat, lon):
+            return Location(outside_city=True, source="coordinates", evidence=("coordinates outside the city box",))
+        if self.polygons:
+            from shapely.geometry import Point
+
+            pt = Point(lon, lat)
+            for code, (geom, (x0, y0, x1, y1)) in self.polygons.items():
+                if x0 <= lon <= x1 and y0 <= lat <= y1 and geom.contains(pt):
+                    a = self.by_code[code]
+                    return Location(a.kecamatan, a.kelurahan, a.code, source="polygon",
+                                    evidence=(f"point in boundary of {a.kelurahan}",))
+        best, dist = None, float("inf")
+        for a in self.areas:
+            d = haversine_m(lat, lon, a.lat, a.lon)
+            if d < dist:
+                best, dist = a, d
+        if best is None or dist > self.box["max_nearest_km"] * 1000:
+            return Location(source="coordinates", evidence=("no kelurahan reference point near the coordinates",))
+        return Location(best.kecamatan, best.kelurahan, best.code, source="nearest_point",
+                        evidence=(f"nearest reference point {best.kelurahan} ({dist:.0f} m, approximate)",))
+
+    # ----------------------------------------------------------------- text
+    def _scan(self, tokens: Sequence[str]) -> list[tuple[_Hit, bool, bool, bool]]:
+        """-> [(hit, after_marker, kel_marker/kec_marker flag..., street)] for each name found."""
+        found = []
+        i, n = 0, len(tokens)
+        while i < n:
+            for size in range(min(self.max_len, n - i), 0, -1):
+                part = tokens[i:i + size]
+                if BOUNDARY in part or "?" in part:
+                    continue
+                hits = self.index.get("".join(part))
+                if hits:
+                    prev = tokens[i - 1] if i else ""
+                    nxt = tokens[i + size] if i + size < n else ""
+                    found.append((hits, prev, nxt))
+                    i += size
+                    break
+            else:
+                i += 1
+        return found
+
+    def locate_text(self, tokens: Sequence[str]) -> Location:
+        """Location named in normalised tokens (see normalise.Analysis.tokens)."""
+        hits: list[_Hit] = []
+        evidence: list[str] = []
+        outside: list[str] = []
+        for options, prev, nxt in self._scan(tokens):
+            if options[0].kind == "city":
+                continue
+            if options[0].kind == "outside":
+                outside.append(options[0].said)
+                continue
+            street = prev in self.street_markers or nxt == "raya"
+            marker = prev in self.markers
+            kel_opts = [h for h in options if h.kind in ("kel", "landmark")]
+            kec_opts = [h for h in options if h.kind == "kec"]
+            weak = any(h.weak for h in options)
+            if weak and (street or not marker):
+                hit = (kec_opts or kel_opts)[0]
+                hits.append(_Hit(hit.kind, hit.kecamatan, hit.kelurahan, hit.code, 0, hit.said, weak=True,
+                                 alternative=kel_opts[0] if kec_opts and kel_opts else None))
+                continue
+            strength = 1 if street else 3 if prev in ("kelurahan", "kecamatan", "desa") else 2
+            if prev == "kecamatan" and kec_opts:
+                choice, alt = kec_opts[0], None
+            elif prev in ("kelurahan", "desa") and kel_opts:
+                choice, alt = kel_opts[0], None
+            elif kec_opts and kel_opts:
+                # A bare name that is both: the kecamatan, unless context says the kelurahan.
+                choice, alt = kec_opts[0], kel_opts[0]
+            elif kec_opts:
+                if kec_opts[0].kecamatan == "Tangerang":
+                    continue  # bare "Tangerang" is the city
+                choice, alt = kec_opts[0], None
+            else:
+                choice, alt = kel_opts[0], (kel_opts[1] if len(kel_opts) > 1 else None)
+            hits.append(_Hit(choice.kind, choice.kecamatan, choice.kelurahan, choice.code, strength, choice.said,
+                             alternative=alt))
+        rt, rw, postal, street_name = _extras(tokens)
+        strong = [h for h in hits if h.strength > 0]
+        kecs = {h.kecamatan for h in strong}
+        resolved: list[_Hit] = []
+        for h in hits:
+            if h.strength == 0:  # ambiguous word: keep only when its kecamatan is named elsewhere
+                if h.kecamatan in kecs:
+                    resolved.append(_Hit(h.kind, h.kecamatan, h.kelurahan, h.code, 2, h.said))
+                continue
+            if h.kind == "kec" and h.alternative is not None and h.alternative.kecamatan != h.kecamatan \
+                    and h.alternative.kecamatan in kecs:
+                # "Jatiuwung, Cibodas": the kelurahan Jatiuwung of kecamatan Cibodas
+                a = h.alternative
+                resolved.append(_Hit("kel", a.kecamatan, a.kelurahan, a.code, h.strength, h.said))
+                continue
+            resolved.append(h)
+        if not resolved and outside:
+            return Location(outside_city=True, source="text", rt=rt, rw=rw, postal_code=postal, street=street_name,
+                            evidence=tuple(f"outside the city: {o}" for o in outside))
+        best_outside = 2 if outside else 0
+        if resolved and max(h.strength for h in resolved) < best_outside:
+            return Location(outside_city=True, source="text", rt=rt, rw=rw, postal_code=postal, street=street_name,
+                            evidence=tuple(f"outside the city: {o}" for o in outside))
+        if not resolved:
+            return self._postal_only(postal, rt, rw, street_name)
+        score: dict[str, float] = {}
+        for h in resolved:
+            score[h.kecamatan] = score.get(h.kecamatan, 0) + h.strength + (0.5 if h.kelurahan else 0)
+        top = max(score.values())
+        leaders = [k for k, v in score.items() if v == top]
+        if len(leaders) > 1 and postal in self.postal:
+            by_postal = [k for k in leaders if any(a.kecamatan == k for a in self.postal[postal])]
+            leaders = by_postal or leaders
+        kec = leaders[0] if len(leaders) == 1 else next(h.kecamatan for h in resolved if h.kecamatan in leaders)
+        kels = [h for h in resolved if h.kecamatan == kec and h.kelurahan]
+        kel_hit = max(kels, key=lambda h: h.strength) if kels else None
+        evidence.extend(f"{'kelurahan' if h.kelurahan else 'kecamatan'} {h.kelurahan or h.kecamatan} from '{h.said}'"
+                        for h in resolved if h.kecamatan == kec)
+        return Location(kec, kel_hit.kelurahan if kel_hit else None, kel_hit.code if kel_hit else None,
+                        source="text", rt=rt, rw=rw, postal_code=postal, street=street_name, evidence=tuple(evidence))
+
+    def _postal_only(self, postal, rt, rw, street) -> Location:
+        areas = self.postal.get(postal or "", [])
+        kecs = {a.kecamatan for a in areas}
+        if len(kecs) == 1:
+            kel = areas[0] if len(areas) == 1 else None
+            return Location(areas[0].kecamatan, kel.kelurahan if kel else None, kel.code if kel else None,
+                            source="postal_code", rt=rt, rw=rw, postal_code=postal, street=street,
+                            evidence=(f"postal code {postal} (hint)",))
+        return Location(rt=rt, rw=rw, postal_code=postal, street=street)
+
+    # ----------------------------------------------------------------- both
+    def locate(self, tokens: Sequence[str], lat: float | None = None, lon: float | None = None) -> Location:
+        """Text names first (the citizen names the incident's place), then coordinates."""
+        text = self.locate_text(tokens)
+        if lat is None or lon is None:
+            return text
+        point = self.locate_point(lat, lon)
+        extras = dict(rt=text.rt, rw=text.rw, postal_code=text.postal_code, street=text.street)
+        if text.kelurahan or text.outside_city:
+            return text
+        if text.kecamatan:
+            if point.kecamatan == text.kecamatan:
+                return Location(point.kecamatan, point.kelurahan, point.kelurahan_code, source=f"text+{point.source}",
+                                evidence=text.evidence + point.evidence, **extras)
+            return text
+        return Location(point.kecamatan, point.kelurahan, point.kelurahan_code, point.outside_city, point.source,
+                        evidence=point.evidence, **extras)
+
+
+def _extras(tokens: Sequence[str]) -> tuple[str | None, str | None, str | None, str | None]:
+    rt = rw = postal = street = None
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        m = _RT_RE.match(tok)
+        if m or (tok in ("rt", "rw") and nxt.isdigit() and len(nxt) <= 3):
+            kind, num = (m.group(1), m.group(2)) if m else (tok, nxt)
+            if kind == "rt" and rt is None:
+                rt = num.zfill(3)
+            elif kind == "rw" and rw is None:
+                rw = num.zfill(3)
+        elif postal is None and _POSTAL_RE.match(tok):
+            postal = tok
+        elif street is None and tok == "jalan" and nxt and nxt not in (BOUNDARY, "?") and not nxt.isdigit():
+            words = [w for w in tokens[i + 1:i + 4] if w not in (BOUNDARY, "?")]
+            cut = next((j for j, w in enumerate(words) if w in ("no", "nomor", "rt", "rw", "dekat", "depan", "di")),
+                       len(words))
+            street = " ".join(words[:max(cut, 1)][:2]) or None
+    return rt, rw, postal, street
+
+
+def match_geojson_features(features: Iterable[Mapping[str, Any]], areas: Sequence[Area],
+                           code_props=("kode", "KDEPUM"), kel_props=("kelurahan", "nama", "WADMKD"),
+                           kec_props=("kecamatan", "WADMKC")) -> GeoJsonMatch:
+    """Map each GeoJSON feature to a kelurahan code, by Kemendagri code first, else by name
+    (kelurahan name or alias, with the kecamatan to break ties). Unmatched features say why."""
+    by_code = {a.code.replace(".", ""): a.code for a in areas}
+    by_name: dict[str, list[Area]] = {}
+    for a in areas:
+        for name in (a.kelurahan, *a.aliases):
+            by_name.setdefault(compact(name), []).append(a)
+    matched: dict[int, str] = {}
+    unmatched: list[tuple[int, str]] = []
+    for i, feature in enumerate(features):
+        props = feature.get("properties") if isinstance(feature, Mapping) else None
+        if not isinstance(props, Mapping):
+            unmatched.append((i, "feature has no properties"))
+            continue
+        code = next((str(props[p]) for p in code_props if props.get(p) not in (None, "")), None)
+        if code is not None:
+            key = re.sub(r"[^0-9]", "", code)
+            if key in by_code:
+                matched[i] = by_code[key]
+                continue
+        kel = next((str(props[p]) for p in kel_props if props.get(p) not in (None, "")), None)
+        kec = next((str(props[p]) for p in kec_props if props.get(p) not in (None, "")), None)
+        candidates = {a.code: a for a in by_name.get(compact(kel), [])} if kel else {}
+        if kec and len(candidates) > 1:
+            candidates = {c: a for c, a in candidates.items() if compact(a.kecamatan) == compact(kec)}
+        if kec and len(candidates) == 1:
+            only = next(iter(candidates.values()))
+            if compact(only.kecamatan) != compact(kec) and compact(kec) not in {compact(a.kecamatan) for a in areas}:
+                candidates = {}
+        if len(candidates) == 1:
+            matched[i] = next(iter(candidates))
+        elif not kel and code is None:
+            unmatched.append((i, "no code or kelurahan name in properties"))
+        elif len(candidates) > 1:
+            unmatched.append((i, f"kelurahan name {kel!r} is ambiguous; give the kecamatan"))
+        else:
+            unmatched.append((i, f"no kelurahan matches code {code!r} / name {kel!r} ({kec or 'no kecamatan'})"))
+    return GeoJsonMatch(matched, unmatched)
+
+
+def polygons_from_geojson(features: Sequence[Mapping[str, Any]], areas: Sequence[Area], **props) -> tuple[dict, GeoJsonMatch]:
+    """Shapely geometries keyed by kelurahan code, for `Gazetteer(polygons=...)`."""
+    from shapely.geometry import shape
+
+    result = match_geojson_features(features, areas, **props)
+    polygons = {}
+    for i, code in result.matched.items():
+        geom = shape(features[i]["geometry"])
+        polygons[code] = polygons[code].union(geom) if code in polygons else geom
+    return polygons, result
