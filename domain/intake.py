@@ -39,6 +39,15 @@ class CitizenInfo:
     handle: str | None = None
     handle_kind: str | None = None
 
+    def __post_init__(self):
+        # Identities are compared in one canonical form: E.164 phones, lower-case domains and handles.
+        if self.phone:
+            object.__setattr__(self, "phone", normalise_phone(self.phone))
+        if self.email:
+            object.__setattr__(self, "email", normalise_email(self.email))
+        if self.handle:
+            object.__setattr__(self, "handle", self.handle.strip().lstrip("@").lower())
+
     def identities(self) -> list[tuple[str, str]]:
         out = []
         if self.phone:
@@ -228,9 +237,9 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
         handle_kind = "handle"
     return CitizenInfo(
         name=name[:200] if name else None,
-        phone=normalise_phone(phone) if phone else None,
-        email=normalise_email(email) if email else None,
-        handle=handle.lstrip("@").lower() if handle else None,
+        phone=phone,
+        email=email,
+        handle=handle,
         handle_kind=handle_kind,
     )
 

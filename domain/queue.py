@@ -19,7 +19,7 @@ from domain.clock import WIB, Clock, isoformat, utcnow
 from domain.events import record
 from domain.intake import IncomingReport
 from domain.lifecycle import FINAL_STATUSES, OPEN_STATUSES, Kind, NotFound, Role, Status, ValidationError
-from domain.models import Agency, Attachment, Category, Report, SlaClock, TicketCounter
+from domain.models import Agency, Attachment, Category, Citizen, Report, SlaClock, TicketCounter
 from domain.sla import SlaBook
 
 TRIAGE_AGENCY = "UPT_PRK"
@@ -245,7 +245,8 @@ class QueueService:
         with self.sessions() as s:
             report = s.scalar(
                 select(Report).where(Report.ticket == ticket.strip().upper())
-                .options(selectinload(Report.clocks), selectinload(Report.attachments), selectinload(Report.citizen))
+                .options(selectinload(Report.clocks), selectinload(Report.attachments),
+                         selectinload(Report.citizen).selectinload(Citizen.identities))
             )
             if report is None:
                 raise NotFound(f"no report with ticket {ticket!r}")
