@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.actors import Actor
@@ -28,7 +28,7 @@ from domain.clock import Clock, isoformat, utcnow
 from domain.escalation import BREACH, WARNING, Contact, EscalationLadder, Level, describe_lateness, format_wib
 from domain.events import record
 from domain.lifecycle import Role
-from domain.models import Agency, Category, OutboxMessage, Report, SlaBreach, SlaClock
+from domain.models import Agency, Category, OutboxMessage, Report, SlaBreach, SlaClock, UTCDateTime
 from domain.sla import Calendar, SlaBook
 
 log = logging.getLogger("sla.sweep")
@@ -37,6 +37,14 @@ EVENT_TYPES = {WARNING: "sla_warning", BREACH: "sla_breached"}  # every other le
 REFERENCE_TTL_SECONDS = 60
 
 _OPEN = (SlaClock.met_at.is_(None), SlaClock.cancelled_at.is_(None), SlaClock.paused_at.is_(None))
+# The sweep's three range scans, each matching the WHERE clause of its partial index term for term.
+_OPEN_SQL = "met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL"
+_DUE_QUERIES = {
+    "warnings": ("ix_sla_clocks_open_warn", "warn_at <= :now AND warned_at IS NULL", "warn_at"),
+    "breaches": ("ix_sla_clocks_open_due", "due_at < :now AND breached_at IS NULL", "due_at"),
+    "escalations": ("ix_sla_clocks_open_next_check", "next_check_at <= :now AND next_check_at IS NOT NULL",
+                    "next_check_at"),
+}
 _CLOCK_COLUMNS = (SlaClock.id, SlaClock.report_id, SlaClock.stage, SlaClock.calendar, SlaClock.started_at,
                   SlaClock.target_minutes, SlaClock.due_at, SlaClock.warn_at, SlaClock.paused_seconds,
                   SlaClock.extended_minutes, SlaClock.breached_at, SlaClock.escalation_level,
@@ -129,17 +137,15 @@ class SlaSweep:
         return result, more
 
     def _due(self, s: Session, kind: str, now: datetime) -> list:
-        query = select(*_CLOCK_COLUMNS)
-        if kind == "warnings":
-            query = query.where(SlaClock.warn_at <= now, *_OPEN, SlaClock.warned_at.is_(None)) \
-                .order_by(SlaClock.warn_at)
-        elif kind == "breaches":
-            query = query.where(SlaClock.due_at < now, *_OPEN, SlaClock.breached_at.is_(None)) \
-                .order_by(SlaClock.due_at)
-        else:
-            query = query.where(SlaClock.next_check_at <= now, *_OPEN, SlaClock.next_check_at.is_not(None)) \
-                .order_by(SlaClock.next_check_at)
-        return list(s.execute(query.limit(self.batch)))
+        index, condition, order = _DUE_QUERIES[kind]
+        # Without statistics SQLite's planner prefers ix_sla_clocks_met_at (met_at IS NULL matches every
+        # open clock): name the partial index. PostgreSQL's planner picks it from its statistics.
+        hint = f" INDEXED BY {index}" if s.get_bind().dialect.name == "sqlite" else ""
+        statement = text(
+            f"SELECT {', '.join(c.name for c in _CLOCK_COLUMNS)} FROM sla_clocks{hint} "
+            f"WHERE {condition} AND {_OPEN_SQL} ORDER BY {order} LIMIT :limit"
+        ).bindparams(bindparam("now", type_=UTCDateTime())).columns(*_CLOCK_COLUMNS)
+        return list(s.execute(statement, {"now": now, "limit": self.batch}))
 
     @staticmethod
     def _reports(s: Session, ids: set[int]) -> dict[int, Report]:
