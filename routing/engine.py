@@ -71,6 +71,8 @@ class Router:
                 vocabulary.update(w for w in raw_tokens(term) if w.isalnum())
         vocabulary.update(w for n in (*rules.negation["terms"], *rules.negation["hazard_only"]) for w in n.split())
         self.gazetteer = Gazetteer(rules.areas, rules.places, polygons, t["location"])
+        self.gazetteer.street_stopwords.update(w for terms in rules.category_terms.values() for t in terms
+                                               for w in raw_tokens(t))
         vocabulary.update(self.gazetteer.name_words)
         vocabulary.update(w for ov in rules.overrides for term in ov.terms for w in raw_tokens(term))
         self.normaliser = Normaliser(rules.slang, vocabulary, t["text"]["fuzzy_min_length"], t["text"]["fuzzy_cutoff"])

@@ -109,6 +109,8 @@ class Gazetteer:
         self.index = index
         self.max_len = max((len(raw_tokens(n)) for hits in index.values() for n in (h.said for h in hits)), default=1)
         self.max_len = max(self.max_len, 4)
+        # Words that cannot start a street name ("jalan rusak" is not Jalan Rusak); the router adds its rule words.
+        self.street_stopwords: set[str] = set(_FUNCTION_WORDS)
         self.postal: dict[str, list[Area]] = {}
         for a in self.areas:
             self.postal.setdefault(a.postal_code, []).append(a)
@@ -201,7 +203,7 @@ class Gazetteer:
                 choice, alt = kel_opts[0], (kel_opts[1] if len(kel_opts) > 1 else None)
             hits.append(_Hit(choice.kind, choice.kecamatan, choice.kelurahan, choice.code, strength, choice.said,
                              alternative=alt))
-        rt, rw, postal, street_name = _extras(tokens)
+        rt, rw, postal, street_name = _extras(tokens, self.street_stopwords)
         strong = [h for h in hits if h.strength > 0]
         kecs = {h.kecamatan for h in strong}
         resolved: list[_Hit] = []
@@ -271,7 +273,11 @@ class Gazetteer:
                         evidence=point.evidence, **extras)
 
 
-def _extras(tokens: Sequence[str]) -> tuple[str | None, str | None, str | None, str | None]:
+_FUNCTION_WORDS = frozenset("di ke dari yang ini itu sini sana depan dekat belakang samping arah menuju masuk raya utama "
+                            "kami saya rumah sudah tidak belum ada sangat banyak sepanjang".split())
+
+
+def _extras(tokens: Sequence[str], stopwords=_FUNCTION_WORDS) -> tuple[str | None, str | None, str | None, str | None]:
     rt = rw = postal = street = None
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
@@ -284,7 +290,8 @@ def _extras(tokens: Sequence[str]) -> tuple[str | None, str | None, str | None, 
                 rw = num.zfill(3)
         elif postal is None and _POSTAL_RE.match(tok):
             postal = tok
-        elif street is None and tok == "jalan" and nxt and nxt not in (BOUNDARY, "?") and not nxt.isdigit():
+        elif street is None and tok == "jalan" and nxt and nxt not in (BOUNDARY, "?") and not nxt.isdigit() \
+                and nxt not in stopwords:
             words = [w for w in tokens[i + 1:i + 4] if w not in (BOUNDARY, "?")]
             cut = next((j for j, w in enumerate(words) if w in ("no", "nomor", "rt", "rw", "dekat", "depan", "di")),
                        len(words))

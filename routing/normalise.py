@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
 
 BOUNDARY = ","  # clause boundary token: commas, full stops, new lines, "tapi"/"but"
 QUESTION = "?"
@@ -129,7 +130,8 @@ class Normaliser:
                     return (candidate,), f"{tok}->{candidate}", True
         word = _RUN3_RE.sub(r"\1", tok)
         if len(word) >= self.fuzzy_min_length and self.fuzzy_targets:
-            match = process.extractOne(word, self.fuzzy_targets, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff)
+            match = process.extractOne(word, self.fuzzy_targets, scorer=DamerauLevenshtein.normalized_similarity,
+                                       score_cutoff=self.fuzzy_cutoff / 100)
             if match is not None:
                 return (match[0],), f"{tok}~{match[0]}", True
         return (word,), None, False
@@ -193,7 +195,7 @@ class TermIndex:
                 if not seq:
                     continue
                 entry = by_seq.setdefault(seq, (str(term), {}))
-                entry[1][label] = entry[1].get(label, 0.0) + float(weight)
+                entry[1][label] = max(entry[1].get(label, 0.0), float(weight))  # same stems: strongest
         self._first: dict[str, list[tuple[tuple[str, ...], str, tuple[tuple[str, float], ...]]]] = {}
         for seq, (term, weights) in by_seq.items():
             self._first.setdefault(seq[0], []).append((seq, term, tuple(weights.items())))
