@@ -237,6 +237,9 @@ def demo(count: int = typer.Option(50, help="How many demo reports to create now
 
 def _register_plugins() -> None:
     """Sub-commands contributed by other packages (routing, users)."""
+    from dashboard.users_cli import users_cli
+
+    cli.add_typer(users_cli, name="users")
     try:
         from routing.cli import routing_cli
     except ImportError:

@@ -1,0 +1,203 @@
+"""What the console pages do beyond the lifecycle (which is domain.workflow): manual intake, 112 calls,
+replies through the outbox, splitting a conversation, evidence, extension requests, delay explanations.
+Each is one transaction that also appends to the event log."""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from dashboard.context import services
+from domain.actors import Actor
+from domain.events import record
+from domain.intake import CitizenInfo, IncomingReport, LocationInfo
+from domain.lifecycle import NotFound, TransitionError, ValidationError
+from domain.models import Attachment, CitizenIdentity, ExtensionRequest, Message, OutboxMessage, Report, SlaBreach
+
+MANUAL_CHANNELS = ("walk_in", "phone", "letter")
+REASON_CODES = ("waiting_material", "weather", "third_party", "workload", "wrong_agency", "access_blocked", "other")
+TEMPLATES = {
+    "thanks": "Terima kasih, laporan {ticket} sudah kami terima dan sedang kami tindak lanjuti.",
+    "forwarded": "Laporan {ticket} sudah diteruskan ke perangkat daerah terkait.",
+    "need_location": "Mohon kirim lokasi yang lebih jelas (alamat, RT/RW atau titik peta) untuk laporan {ticket}.",
+    "done": "Laporan {ticket} sudah selesai ditangani. Terima kasih atas partisipasi Anda.",
+}
+EVIDENCE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+
+
+def _find(s, ticket: str) -> Report:
+    report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
+    if report is None:
+        raise NotFound(f"no report with ticket {ticket!r}")
+    return report
+
+
+def _scope(report: Report, actor: Actor) -> None:
+    if actor.role.value == "agency_officer" and report.agency_code != actor.agency_code:
+        raise TransitionError(f"report {report.ticket} belongs to {report.agency_code}, not {actor.agency_code}")
+
+
+def submit_manual(actor: Actor, channel: str, text: str, *, name: str | None = None, phone: str | None = None,
+                  location: str | None = None, kind: str | None = None) -> Report:
+    """A walk-in, phone or letter report typed in by an operator."""
+    if channel not in MANUAL_CHANNELS + ("call112",):
+        raise ValidationError("channel", f"manual reports come from {', '.join(MANUAL_CHANNELS)}")
+    svc = services()
+    incoming = IncomingReport.from_dict({
+        "channel": channel, "external_id": f"{channel}-{uuid.uuid4()}", "text": text or "",
+        "received_at": svc.queue.clock().isoformat(),
+        "citizen": {"name": name or None, "phone": phone or None},
+        "location": {"text": location} if location else None, "kind": kind or None,
+    })
+    return svc.queue.submit(incoming, actor).report
+
+
+def start_call(actor: Actor, phone: str | None, location: str | None, text: str) -> Report:
+    """A 112 call the call-taker is on: an emergency report, and `call_started` for the wall."""
+    report = submit_manual(actor, "call112", text or "panggilan 112 berlangsung", phone=phone, location=location,
+                           kind="EMERGENCY")
+    with services().sessions.begin() as s:
+        record(s, s.get(Report, report.id), actor, "call_started", at=services().queue.clock())
+    return report
+
+
+def end_call(actor: Actor, ticket: str, summary: str | None) -> None:
+    with services().sessions.begin() as s:
+        record(s, _find(s, ticket), actor, "call_ended", reason=summary or None, at=services().queue.clock())
+
+
+def reply(actor: Actor, ticket: str, body: str) -> None:
+    """A reply to the citizen: the conversation row, and an outbox message the channel worker delivers."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError("reply", "the reply is empty")
+    now = services().queue.clock()
+    with services().sessions.begin() as s:
+        report = _find(s, ticket)
+        _scope(report, actor)
+        body = body.replace("{ticket}", report.ticket)
+        recipient = None
+        if report.citizen_id is not None:
+            ids = dict(s.execute(select(CitizenIdentity.kind, CitizenIdentity.value)
+                                 .where(CitizenIdentity.citizen_id == report.citizen_id)).all())
+            recipient = ids.get("email") if report.channel == "email" else ids.get(report.channel) or ids.get("phone")
+        s.add(Message(report_id=report.id, direction="out", channel=report.channel, external_id=None,
+                      author=actor.name, body=body, at=now))
+        if recipient:
+            s.add(OutboxMessage(report_id=report.id, channel=report.channel, recipient=recipient, template="reply",
+                                subject=f"Laporan {report.ticket}", body=body, status="pending", attempts=0,
+                                next_attempt_at=now, created_at=now))
+        record(s, report, actor, "replied", after={"queued": bool(recipient)}, reason=body[:500], at=now)
+
+
+def split(actor: Actor, ticket: str, message_id: int) -> Report:
+    """Make one later message of a conversation its own report (a second problem in the same chat)."""
+    svc = services()
+    with svc.sessions() as s:
+        report = _find(s, ticket)
+        message = s.get(Message, int(message_id))
+        if message is None or message.report_id != report.id or message.direction != "in":
+            raise ValidationError("message", "pick an incoming message of this report")
+        ids = dict(s.execute(select(CitizenIdentity.kind, CitizenIdentity.value)
+                             .where(CitizenIdentity.citizen_id == report.citizen_id)).all()) if report.citizen_id else {}
+        incoming = IncomingReport(channel=report.channel, external_id=f"split-{message.id}", text=message.body,
+                                  received_at=message.at, citizen=CitizenInfo(phone=ids.get("phone"),
+                                                                              email=ids.get("email")),
+                                  location=LocationInfo(text=report.location_text) if report.location_text else None)
+    new = svc.queue.submit(incoming, actor).report
+    with svc.sessions.begin() as s:
+        record(s, _find(s, ticket), actor, "split", after={"new_ticket": new.ticket, "message_id": message.id},
+               at=svc.queue.clock())
+    return new
+
+
+def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, data: bytes) -> None:
+    settings = services().settings
+    if content_type not in EVIDENCE_TYPES:
+        raise ValidationError("evidence", "a photo is JPEG, PNG or WebP")
+    if len(data) > settings.max_attachment_bytes:
+        raise ValidationError("evidence", f"the file is over {settings.max_attachment_bytes} bytes")
+    digest = hashlib.sha256(data).hexdigest()
+    folder = Path(settings.attachments_dir) / "evidence"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}{EVIDENCE_TYPES[content_type]}"
+    path.write_bytes(data)
+    now = services().queue.clock()
+    with services().sessions.begin() as s:
+        report = _find(s, ticket)
+        _scope(report, actor)
+        safe_name = re.sub(r"[^\w.-]", "_", filename or "bukti")[:200]
+        s.add(Attachment(report_id=report.id, filename=safe_name, content_type=content_type, size=len(data),
+                         sha256=digest, path=str(path), created_at=now))
+        record(s, report, actor, "evidence_added", after={"filename": safe_name, "sha256": digest}, at=now)
+
+
+def note_progress(actor: Actor, ticket: str, note: str) -> None:
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError("note", "write what was done")
+    with services().sessions.begin() as s:
+        report = _find(s, ticket)
+        _scope(report, actor)
+        record(s, report, actor, "progress", reason=note[:2000], at=services().queue.clock())
+
+
+def request_extension(actor: Actor, ticket: str, stage: str, minutes: int, reason_code: str, reason: str) -> None:
+    if stage not in ("dispatch", "resolve"):
+        raise ValidationError("stage", "dispatch or resolve")
+    if reason_code not in REASON_CODES:
+        raise ValidationError("reason_code", f"one of {', '.join(REASON_CODES)}")
+    if not isinstance(minutes, int) or not 0 < minutes <= 60 * 24 * 14:
+        raise ValidationError("minutes", "between 1 minute and 14 days")
+    if not (reason or "").strip():
+        raise ValidationError("reason", "a reason is required")
+    now = services().queue.clock()
+    with services().sessions.begin() as s:
+        report = _find(s, ticket)
+        _scope(report, actor)
+        s.add(ExtensionRequest(report_id=report.id, stage=stage, minutes=minutes, reason_code=reason_code,
+                               reason=reason.strip(), requested_by=actor.name, agency_code=report.agency_code,
+                               requested_at=now, status="pending"))
+        record(s, report, actor, "extension_requested", after={"stage": stage, "minutes": minutes,
+                                                              "reason_code": reason_code}, reason=reason, at=now)
+
+
+def decide_extension(actor: Actor, request_id: int, approve: bool, note: str | None) -> None:
+    """A supervisor's decision; approval moves the deadline through Workflow.extend_deadline."""
+    if actor.role.value not in ("supervisor", "admin"):
+        raise TransitionError("only a supervisor decides on extensions")
+    svc = services()
+    with svc.sessions() as s:
+        req = s.get(ExtensionRequest, int(request_id))
+        if req is None or req.status != "pending":
+            raise ValidationError("request", "no pending extension request with that id")
+        ticket = s.get(Report, req.report_id).ticket
+        stage, minutes, reason = req.stage, req.minutes, req.reason
+    if approve:
+        svc.workflow.extend_deadline(ticket, actor, stage, minutes, note or f"disetujui: {reason}")
+    with svc.sessions.begin() as s:
+        req = s.get(ExtensionRequest, int(request_id))
+        if req.status != "pending":
+            raise ValidationError("request", "already decided")
+        req.status, req.decided_by, req.decided_at = ("approved" if approve else "refused"), actor.name, svc.queue.clock()
+        req.decision_note = note
+        if not approve:
+            record(s, s.get(Report, req.report_id), actor, "extension_refused", reason=note or "-",
+                   at=svc.queue.clock())
+
+
+def explain_breach(actor: Actor, ticket: str, code: str, text: str) -> int:
+    """The agency's explanation of its breaches of one report (reason code + free text)."""
+    if code not in REASON_CODES:
+        raise ValidationError("reason_code", f"one of {', '.join(REASON_CODES)}")
+    with services().sessions.begin() as s:
+        report = _find(s, ticket)
+        _scope(report, actor)
+        rows = list(s.scalars(select(SlaBreach).where(SlaBreach.report_id == report.id)))
+        for row in rows:
+            row.explanation_code, row.explanation = code, (text or "").strip() or None
+        record(s, report, actor, "breach_explained", after={"code": code}, reason=text, at=services().queue.clock())
+        return len(rows)

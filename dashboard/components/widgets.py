@@ -1,0 +1,79 @@
+"""Shared widgets: tables of reports with clickable rows, the detail card of one report, feedback."""
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard.components.maps import points_figure
+from dashboard.i18n import t
+
+
+def queue_table(page: str, rows: list[dict], selected: str | None, columns=("ticket", "priority", "status",
+                                                                            "agency", "category", "received")):
+    head = html.Tr([html.Th("SLA")] + [html.Th(c) for c in columns] + [html.Th("")])
+    body = []
+    for r in rows:
+        left = r.get("minutes_left")
+        sla = html.Span("-" if left is None else f"{left}m", className=f"badge sla-{r.get('sla', 'green')}")
+        cells = [html.Td(sla)] + [html.Td(html.Span(r[c], className=f"badge {r[c]}") if c == "priority" else r[c])
+                                  for c in columns]
+        cells.append(html.Td(html.Button("›", id={"type": f"{page}-row", "ticket": r["ticket"]},
+                                         className="btn secondary", n_clicks=0)))
+        body.append(html.Tr(cells, className="selected" if r["ticket"] == selected else ""))
+    return html.Table([html.Thead(head), html.Tbody(body)], className="data", id=f"{page}-queue-table")
+
+
+def report_card(page: str, d: dict, areas: list[dict]):
+    routing = d["routing"]
+    location = d["location_text"] or ""
+    if d["lat"] is not None:
+        location += f" ({d['lat']:.5f}, {d['lon']:.5f})"
+    parts = [
+        html.H3([d["ticket"], " ", html.Span(d["priority"], className=f"badge {d['priority']}"), " ",
+                 html.Span(d["status"], className="badge"), " ", html.Span("DEMO", className="badge") if d["is_demo"]
+                 else None]),
+        html.P(d["text"], id=f"{page}-detail-text", style={"whiteSpace": "pre-wrap"}),
+        html.Div(f"{d['kind']} · {d['category'] or '-'} · {d['agency']} · {d['channel']} · {d['received']} WIB · "
+                 f"{location}", className="muted"),
+    ]
+    if d["citizen_name"] or d["identities"]:
+        parts.append(html.Div([html.B("Warga: "), d["citizen_name"] or "",
+                               " · ".join(f" {k}: {v}" for k, v in d["identities"])], id=f"{page}-citizen"))
+    parts.append(html.Div([html.B("SLA: "), " · ".join(
+        f"{c['stage']} {'✓ ' + c['met'] if c['met'] else 'due ' + c['due']}{' (paused)' if c['paused'] else ''}"
+        for c in d["clocks"])], className="muted"))
+    if d["attachments"]:
+        parts.append(html.Div([html.B("Media: ")] + [
+            html.A(a["filename"], href=a["url"], target="_blank") if a["url"] else html.Span(a["filename"] + " ")
+            for a in d["attachments"]]))
+    if routing:
+        conf = routing["confidence"]
+        parts.append(html.Div([
+            html.B(f"{t('suggestions')} — {t('confidence')}: {'-' if conf is None else f'{conf:.0%}'}"),
+            html.Ul([html.Li(f"{s.get('field', s.get('kind', ''))}: {s.get('value', s.get('code', s))}"
+                             + (f" ({s['confidence']:.0%})" if isinstance(s.get('confidence'), (int, float)) else ""))
+                     for s in routing["suggestions"]]
+                    + [html.Li(f"duplikat? {x.get('ticket', x)}") for x in routing["duplicates"]]),
+            html.Div(routing["explanation"], className="muted")], className="card", id=f"{page}-routing"))
+    if d["messages"]:
+        parts.append(html.Div([html.B("Percakapan")] + [
+            html.Div(f"[{m['at']}] {'→' if m['direction'] == 'out' else '←'} {m['body']}  (#{m['id']})")
+            for m in d["messages"]]))
+    if d["history"]:
+        parts.append(html.Div([html.B(t("history"))] + [
+            html.Div(f"{h['ticket']} · {h['channel']} · {h['status']} · {h['received']} — {h['text']}")
+            for h in d["history"]], id=f"{page}-history"))
+    if d["lat"] is not None:
+        fig = points_figure(areas, [{"lat": d["lat"], "lon": d["lon"], "priority": d["priority"], "count": 4}],
+                            dark=False, height=260)
+        parts.append(dcc.Graph(figure=fig, config={"displayModeBar": False}, id=f"{page}-detail-map"))
+    return html.Div(parts, className="card")
+
+
+def feedback(message: str | None, ok: bool = True):
+    if not message:
+        return None
+    return html.Div(message, className="notice" if ok else "alert")
+
+
+def options(values) -> list[dict]:
+    return [{"label": v if isinstance(v, str) else v[1], "value": v if isinstance(v, str) else v[0]} for v in values]
