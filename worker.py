@@ -95,6 +95,8 @@ class PostgresWorkerLock:
         self.held = False
 
     def try_acquire(self) -> bool:
+        if self.held:  # advisory locks stack within a session: never take it twice
+            return self.still_held()
         try:
             if self.connection is None:
                 self.connection = self.engine.connect()
@@ -197,6 +199,7 @@ class ActiveWorker:
         self.poll_seconds = poll_seconds
         self.stopping = threading.Event()
         self.active = threading.Event()
+        self.activations = 0  # how many times this process became the active worker
         self.scheduler: BackgroundScheduler | None = None
         self._thread: threading.Thread | None = None
 
@@ -243,6 +246,7 @@ class ActiveWorker:
             catch_up(self.services)
             self.scheduler = build_job_scheduler(self.services, demo=self.demo)
             self.scheduler.start()
+            self.activations += 1
             self.active.set()
             log.info("worker %s running the jobs (ready in %.2f s)", os.getpid(), time.monotonic() - started)
             while not self.stopping.wait(self.poll_seconds):

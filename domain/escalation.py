@@ -80,8 +80,8 @@ class EscalationLadder:
     def from_dict(cls, raw: dict, *, resolve_ceiling_minutes: int = 168 * 60) -> "EscalationLadder":
         if not isinstance(raw, dict):
             raise ValidationError("escalation.yaml", "must be a mapping")
-        warning = Level(WARNING, 0.0, _roles(raw.get("warning") or {}, "warning"))
-        breach = Level(BREACH, 1.0, _roles(raw.get("breach") or {}, "breach"))
+        warning = Level(WARNING, 0.0, _roles(_mapping(raw, "warning"), "warning"))
+        breach = Level(BREACH, 1.0, _roles(_mapping(raw, "breach"), "breach"))
         escalations: list[Level] = []
         items = raw.get("escalations") or []
         if not isinstance(items, list):
@@ -106,13 +106,11 @@ class EscalationLadder:
                 ceiling_minutes = (resolve_ceiling_minutes if str(ceiling).strip() == "resolve_ceiling"
                                    else _duration(ceiling, f"{where}.or_after"))
             escalations.append(Level(name, fraction, _roles(item, where), ceiling_minutes))
-        contacts = raw.get("contacts") or {}
-        if not isinstance(contacts, dict):
-            raise ValidationError("contacts", "must be a mapping")
-        room = contacts.get("control_room") or {}
-        panel = contacts.get("executive_panel") or {}
+        contacts = _mapping(raw, "contacts")
+        room = _mapping(contacts, "control_room", "contacts.")
+        panel = _mapping(contacts, "executive_panel", "contacts.")
         agencies = {}
-        for code, values in (contacts.get("agencies") or {}).items():
+        for code, values in _mapping(contacts, "agencies", "contacts.").items():
             if not isinstance(values, dict):
                 raise ValidationError(f"contacts.agencies.{code}", "must be a mapping")
             agencies[str(code).strip().upper()] = Contact(
@@ -124,8 +122,8 @@ class EscalationLadder:
             agency_contacts=agencies,
             supervisor=Contact(phone=_text(room.get("supervisor_phone")), email=_text(room.get("supervisor_email"))),
             executive_panel=Contact(email=_text(panel.get("email")), phone=_text(panel.get("phone"))),
-            stage_labels={stage: str((raw.get("stage_labels") or {}).get(stage) or stage) for stage in STAGES},
-            messages=_messages(raw.get("messages") or {}),
+            stage_labels={stage: str(_mapping(raw, "stage_labels").get(stage) or stage) for stage in STAGES},
+            messages=_messages(_mapping(raw, "messages")),
         )
         return ladder
 
@@ -211,6 +209,15 @@ def format_wib(value: datetime) -> str:
 
 
 # ---------------------------------------------------------------- validation helpers
+def _mapping(raw: dict, key: str, prefix: str = "") -> dict:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{prefix}{key}", "must be a mapping")
+    return value
+
+
 def _roles(item: dict, where: str) -> tuple[str, ...]:
     if not isinstance(item, dict):
         raise ValidationError(where, "must be a mapping with notify")
