@@ -34,9 +34,11 @@ class DedupeItem:
     emergency: bool = False
 
 
-def duplicate_score(a: DedupeItem, b: DedupeItem, params: Mapping[str, Any] | None = None) -> tuple[float, list[str]]:
+def duplicate_score(a: DedupeItem, b: DedupeItem, params: Mapping[str, Any] | None = None,
+                    at_least: float | None = None) -> tuple[float, list[str]]:
     """Score in [0, 1] that `a` and `b` report the same incident, with the reasons.
-    Hard gates (score 0): different or missing category, outside the time window, clearly different places."""
+    Hard gates (score 0): different or missing category, outside the time window, clearly different places.
+    With `at_least`, returns early (score 0, reason "below threshold") once that score is out of reach."""
     p = {**DEFAULTS, **(params or {})}
     w = p["weights"]
     if not a.category or a.category != b.category:
@@ -73,12 +75,15 @@ def duplicate_score(a: DedupeItem, b: DedupeItem, params: Mapping[str, Any] | No
         reasons.append(f"same street {a.street}")
     else:
         reasons.append("no common place")
+    same_citizen = bool(a.citizen and a.citizen == b.citizen)
+    if at_least is not None and score + w["text"] + (w["citizen"] if same_citizen else 0) < at_least:
+        return 0.0, reasons + ["below threshold"]
     if a.text and b.text:
         similarity = (fuzz.token_set_ratio(a.text, b.text) + fuzz.token_sort_ratio(a.text, b.text)) / 200
         # Similar words without a shared place are weak evidence ("jalan rusak di ..." is common).
         score += w["text"] * similarity * (0.5 if "no common place" in reasons else 1.0)
         reasons.append(f"text similarity {similarity:.2f}")
-    if a.citizen and a.citizen == b.citizen:
+    if same_citizen:
         score += w["citizen"]
         reasons.append("same citizen")
     return min(1.0, round(score, 3)), reasons
@@ -88,7 +93,8 @@ class StreamDeduper:
     """For each new item, the id of an earlier item judged the same incident (the first report of
     that incident), or None. Memory holds only items inside the longest time window."""
 
-    def __init__(self, params: Mapping[str, Any] | None = None):
+    def __init__(self, params: Mapping[str, Any] | None = None, max_candidates: int = 2000):
+        self.max_candidates = max_candidates
         self.params = {**DEFAULTS, **(params or {})}
         self.threshold = self.params["threshold"]
         self._by_category: dict[str, list[tuple[DedupeItem, str]]] = {}
@@ -104,8 +110,9 @@ class StreamDeduper:
             bucket[:] = [(o, r) for o, r in bucket if o.received_at is None
                          or abs((item.received_at - o.received_at).total_seconds()) <= self._window_s]
         best, best_score = None, self.threshold
+        del bucket[:-self.max_candidates]
         for other, root in bucket:
-            score, reasons = duplicate_score(item, other, self.params)
+            score, reasons = duplicate_score(item, other, self.params, at_least=best_score)
             if score >= best_score:
                 best, best_score, self.last_reasons = root, score, reasons
         bucket.append((item, best or item.id))
