@@ -1,0 +1,146 @@
+"""Where every channel's payload lands: a new report, a message in an open report's conversation,
+a citizen command (STATUS, BUKA, a 1-5 rating), or a dead letter. Idempotent per channel message id.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from domain.actors import SYSTEM, Actor
+from domain.events import record
+from domain.intake import AttachmentInfo, IncomingReport
+from domain.lifecycle import OPEN_STATUSES, DomainError, Role, Status
+from domain.models import Attachment, CitizenIdentity, Citizen, DeadLetter, Message, Report
+
+log = logging.getLogger("ingest.inbox")
+
+STATUS_COMMAND = re.compile(r"^\s*(?:STATUS|CEK|STATUS\s*TIKET)\s+([A-Z]{2,5}-\d{4}-\d{1,9})\s*$", re.I)
+REOPEN_COMMAND = re.compile(r"^\s*BUKA\s+([A-Z]{2,5}-\d{4}-\d{1,9})\b(.*)$", re.I | re.S)
+RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
+SURVEY_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # created | duplicate | followup | command | dead_letter
+    ticket: str | None = None
+    dead_letter_id: int | None = None
+
+
+def citizen_actor(identity: str) -> Actor:
+    return Actor(f"citizen:{identity}"[:64], Role.CITIZEN)
+
+
+class Inbox:
+    def __init__(self, services):
+        self.services = services
+        self.queue = services.queue
+        self.sessions = services.sessions
+
+    @property
+    def clock(self):
+        return self.queue.clock
+
+    # ------------------------------------------------------------ idempotency
+    def seen(self, channel: str, external_id: str) -> Outcome | None:
+        with self.sessions() as s:
+            ticket = s.scalar(select(Report.ticket).where(Report.channel == channel,
+                                                          Report.external_id == external_id))
+            if ticket is None:
+                ticket = s.scalar(select(Report.ticket).join(Message, Message.report_id == Report.id).where(
+                    Message.channel == channel, Message.direction == "in", Message.external_id == external_id))
+        return Outcome("duplicate", ticket) if ticket else None
+
+    # ------------------------------------------------------------ new reports
+    def submit(self, incoming: IncomingReport, actor: Actor = SYSTEM) -> Outcome:
+        result = self.queue.submit(incoming, actor)
+        return Outcome("created" if result.created else "duplicate", result.report.ticket)
+
+    # ------------------------------------------------------------ conversations
+    def citizen_of(self, kind: str, value: str) -> int | None:
+        with self.sessions() as s:
+            citizen_id = s.scalar(select(CitizenIdentity.citizen_id).where(
+                CitizenIdentity.kind == kind, CitizenIdentity.value == value))
+            for _ in range(5):  # follow merges
+                merged = s.scalar(select(Citizen.merged_into_id).where(Citizen.id == citizen_id)) if citizen_id else None
+                if not merged:
+                    break
+                citizen_id = merged
+        return citizen_id
+
+    def open_report(self, citizen_id: int | None, channel: str) -> Report | None:
+        """The citizen's newest open report on this channel (a follow-up goes there)."""
+        if citizen_id is None:
+            return None
+        with self.sessions() as s:
+            return s.scalar(select(Report).where(
+                Report.citizen_id == citizen_id, Report.channel == channel,
+                Report.status.in_([st.value for st in OPEN_STATUSES]),
+            ).order_by(Report.received_at.desc(), Report.id.desc()).limit(1))
+
+    def add_followup(self, report_id: int, channel: str, external_id: str, author: str | None, body: str,
+                     attachments: tuple[AttachmentInfo, ...] = ()) -> Outcome:
+        """Add a citizen's message to a report's conversation (once per channel message id)."""
+        now = self.clock()
+        try:
+            with self.sessions.begin() as s:
+                report = s.get(Report, report_id)
+                s.add(Message(report_id=report_id, direction="in", channel=channel, external_id=external_id,
+                              author=author, body=body, at=now))
+                for att in attachments:
+                    s.add(Attachment(report_id=report_id, filename=att.filename, content_type=att.content_type,
+                                     size=att.size, sha256=att.sha256, path=att.path, source_url=att.source_url,
+                                     created_at=now))
+                record(s, report, citizen_actor(author or channel), "citizen_message",
+                       after={"channel": channel, "message_id": external_id, "attachments": len(attachments)},
+                       at=now)
+                ticket, waiting = report.ticket, report.status == Status.WAITING_CITIZEN.value
+        except IntegrityError:
+            return Outcome("duplicate", self.seen(channel, external_id).ticket
+                           if self.seen(channel, external_id) else None)
+        if waiting:
+            try:
+                self.services.workflow.citizen_replied(ticket)
+            except DomainError:
+                pass
+        return Outcome("followup", ticket)
+
+    @staticmethod
+    def remember_command(s, report: Report | None, channel: str, external_id: str, author: str | None,
+                         body: str, now) -> bool:
+        """Keep a command message in the report's conversation, inside the caller's transaction;
+        False when this channel message was handled before (a redelivered webhook)."""
+        if report is None:
+            return True
+        try:
+            with s.begin_nested():
+                s.add(Message(report_id=report.id, direction="in", channel=channel, external_id=external_id,
+                              author=author, body=body, at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    # ------------------------------------------------------------ dead letters
+    def dead_letter(self, channel: str, raw: bytes, reason: str, headers: dict | None = None) -> int:
+        """Keep a payload that could not become a report, byte for byte (once per identical payload)."""
+        now = self.clock()
+        with self.sessions.begin() as s:
+            existing = s.scalar(select(DeadLetter.id).where(
+                DeadLetter.channel == channel, DeadLetter.status == "open", DeadLetter.raw == raw).limit(1))
+            if existing is not None:
+                return existing
+            row = DeadLetter(channel=channel, received_at=now, reason=reason[:2000], raw=raw,
+                             headers=headers or {}, status="open", attempts=0)
+            s.add(row)
+            s.flush()
+            log.warning("dead letter %s on %s: %s", row.id, channel, reason[:200])
+            return row.id
+
+
+Reprocessor = Callable[[bytes, dict], Outcome]

@@ -1,0 +1,94 @@
+"""Milestone messages to citizens, written to the outbox in the transaction of the change itself.
+
+`listeners(services)` is loaded by app.Services: each listener is called with
+(session, report, event_type, details) inside the transaction that records the change, so a message
+exists if and only if the change committed. The reply goes back through the channel the citizen used
+(the report's raw payload carries the route; see ingest/base.py).
+"""
+from __future__ import annotations
+
+
+from sqlalchemy import select
+
+from domain.clock import to_wib
+from domain.lifecycle import REOPEN_WINDOW
+from domain.models import Agency, Event, Report
+from ingest.base import reply_route_of
+from ingest.config import ChannelConfig
+from ingest.outbox import enqueue, new_message_id
+from ingest.templates import Templates
+
+# Which template a recorded change sends (None: the change is internal, the citizen is not told).
+MILESTONES = {
+    "received": "received",
+    "assign": "forwarded",
+    "transfer": "forwarded",
+    "resolve": "resolved",
+    "close": "closed_survey",
+    "expire_wait": "closed_incomplete",
+    "reject": "rejected",
+    "merge": "merged",
+    "ask_citizen": "ask_citizen",
+    "reopen": "reopened",
+}
+SILENT_REJECTIONS = {"spam", "prank"}  # no answer to spam and pranks
+NO_RECEIPT_CHANNELS = {"call112"}  # the caller is on the line with a call-taker
+
+
+class CitizenNotifier:
+    def __init__(self, templates: Templates, clock, email_domain: str = "tangerangkota.go.id"):
+        self.templates, self.clock, self.email_domain = templates, clock, email_domain
+
+    def __call__(self, session, report: Report, event_type: str, details: dict) -> None:
+        template = MILESTONES.get(event_type)
+        if template is None or report.is_demo:
+            return
+        route = reply_route_of(report)
+        if route is None:
+            return
+        if event_type == "received" and report.channel in NO_RECEIPT_CHANNELS:
+            return
+        if event_type == "reject" and report.reject_reason in SILENT_REJECTIONS:
+            return
+        if event_type == "close" and report.close_reason != "resolved":
+            return
+        values = self._values(session, report, event_type, details)
+        rendered = self.templates.render(template, **values)
+        payload = {"thread": route.get("thread", {})}
+        if route["channel"] == "email":
+            payload["message_id"] = new_message_id(self.email_domain)
+        enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
+                subject=rendered.subject, template=template, report=report, now=self.clock(), payload=payload)
+
+    def _values(self, session, report: Report, event_type: str, details: dict) -> dict:
+        agency = session.get(Agency, report.agency_code)
+        values = {
+            "ticket": report.ticket,
+            "agency_name": agency.name if agency else report.agency_code,
+            "note": report.resolution_note or "",
+            "reason_label": self.templates.reject_label(report.reject_reason),
+            "into_ticket": details.get("merged_into", ""),
+            "status_label": self.templates.status_label(report.status),
+        }
+        if report.resolved_at is not None:
+            values["reopen_until"] = to_wib(report.resolved_at + REOPEN_WINDOW).strftime("%d-%m-%Y %H:%M")
+        if event_type == "ask_citizen":
+            values["question"] = session.scalar(
+                select(Event.reason).where(Event.report_id == report.id, Event.type == "ask_citizen")
+                .order_by(Event.id.desc()).limit(1)) or ""
+        return values
+
+
+def _email_domain(config: ChannelConfig) -> str:
+    address = config.email_from.rsplit("<", 1)[-1].rstrip(">").strip()
+    return address.rpartition("@")[2] or "tangerangkota.go.id"
+
+
+def listeners(services, config: ChannelConfig | None = None) -> list:
+    """The queue listeners of the channels (app.Services loads them). Must not touch services.queue."""
+    config = config or ChannelConfig.from_env()
+    templates = Templates.load(services.settings.data_dir)
+    return [CitizenNotifier(templates, services.clock, _email_domain(config))]
+
+
+__all__ = ["listeners", "CitizenNotifier", "MILESTONES"]

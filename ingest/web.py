@@ -1,0 +1,189 @@
+"""Every webhook and API route of the channels, declared in one place (Flask Blueprint "ingest").
+
+    POST /webhooks/twilio/whatsapp                 WhatsApp messages (Twilio)          ingest/whatsapp.py
+    POST /webhooks/twilio/status                   delivery status of our messages     ingest/outbox.py
+    POST /webhooks/twilio/voice[/dial|/status|/recording|/transcription]   112 calls   ingest/voice112.py
+    GET  /webhooks/meta    POST /webhooks/meta     Instagram and Facebook (Meta)       ingest/meta.py
+    POST /api/v1/reports   GET /api/v1/reports/<ticket>      city app / web form       ingest/api.py
+    GET  /open311/v2/services.json  GET|POST /open311/v2/requests.json
+    GET  /open311/v2/requests/<id>.json                      Open311 GeoReport v2      ingest/open311.py
+
+Rules: signatures are checked before anything is read (403 and one log line otherwise); the answer
+is sent only after the commit; a database error answers 503 so the provider retries.
+The blueprint is exempt from CSRF (providers cannot send a CSRF token); it authenticates by signature
+or API key instead.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from ingest import twilio_api
+from ingest.channels import Channels
+from ingest.outbox import record_delivery_status
+
+log = logging.getLogger("ingest.web")
+
+BLUEPRINT_NAME = "ingest"
+MAX_WEBHOOK_BYTES = 5_000_000
+
+
+def create_blueprint(channels: Channels) -> Blueprint:
+    bp = Blueprint(BLUEPRINT_NAME, __name__)
+    config = channels.config
+
+    def twilio_form() -> dict:
+        """The verified form of a Twilio webhook, or 403 (503 when Twilio is not configured)."""
+        if not config.twilio_enabled:
+            abort(503, "Twilio channel is not configured")
+        raw = request.get_data(cache=True)
+        form = request.form.to_dict(flat=True)
+        if not twilio_api.signature_ok(config, request.path, request.query_string, form,
+                                       request.headers.get("X-Twilio-Signature")):
+            _refused("twilio")
+        request.environ["ingest.raw"] = raw
+        return form
+
+    def twiml(body: str) -> Response:
+        return Response(body, 200, mimetype="text/xml")
+
+    def raw_body() -> bytes:
+        return request.environ.get("ingest.raw") or request.get_data(cache=True)
+
+    # ------------------------------------------------------------ Twilio
+    def whatsapp():
+        form = twilio_form()
+        channels.whatsapp.inbound(form, raw_body(), _headers())
+        return twiml(_empty_twiml())
+
+    def twilio_status():
+        form = twilio_form()
+        sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+        if sid and status:
+            error = form.get("ErrorCode")
+            record_delivery_status(channels.services.sessions, sid, status, f"Twilio error {error}" if error else None)
+        return Response(status=204)
+
+    def voice_incoming():
+        return twiml(channels.voice.incoming(twilio_form()))
+
+    def voice_dial():
+        return twiml(channels.voice.dial_finished(twilio_form()))
+
+    def voice_status():
+        channels.voice.call_status(twilio_form())
+        return Response(status=204)
+
+    def voice_recording():
+        channels.voice.recording(twilio_form())
+        return Response(status=204)
+
+    def voice_transcription():
+        channels.voice.transcription(twilio_form())
+        return Response(status=204)
+
+    # ------------------------------------------------------------ Meta
+    def meta_verify():
+        answer = channels.meta.verify_subscription(request.args.to_dict())
+        if answer is None:
+            abort(403)
+        return Response(answer, 200, mimetype="text/plain")
+
+    def meta_event():
+        if not config.meta_enabled:
+            abort(503, "Meta channel is not configured")
+        raw = request.get_data(cache=True)
+        if not channels.meta.signature_ok(raw, request.headers.get("X-Hub-Signature-256")):
+            _refused("meta")
+        channels.meta.inbound(raw, _headers())
+        return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
+
+    # ------------------------------------------------------------ city app and Open311
+    def api_create():
+        status, body = channels.api.create(request)
+        return jsonify(body), status
+
+    def api_show(ticket: str):
+        status, body = channels.api.show(request, ticket)
+        return jsonify(body), status
+
+    def open311_services():
+        return _open311(channels.open311.services(request))
+
+    def open311_requests():
+        if request.method == "POST":
+            return _open311(channels.open311.create(request))
+        return _open311(channels.open311.query(request))
+
+    def open311_request(request_id: str):
+        return _open311(channels.open311.query(request, request_id))
+
+    rules = [
+        ("/webhooks/twilio/whatsapp", ["POST"], whatsapp),
+        ("/webhooks/twilio/status", ["POST"], twilio_status),
+        ("/webhooks/twilio/voice", ["POST"], voice_incoming),
+        ("/webhooks/twilio/voice/dial", ["POST"], voice_dial),
+        ("/webhooks/twilio/voice/status", ["POST"], voice_status),
+        ("/webhooks/twilio/voice/recording", ["POST"], voice_recording),
+        ("/webhooks/twilio/voice/transcription", ["POST"], voice_transcription),
+        ("/webhooks/meta", ["GET"], meta_verify),
+        ("/webhooks/meta", ["POST"], meta_event),
+        ("/api/v1/reports", ["POST"], api_create),
+        ("/api/v1/reports/<ticket>", ["GET"], api_show),
+        ("/open311/v2/services.json", ["GET"], open311_services),
+        ("/open311/v2/requests.json", ["GET", "POST"], open311_requests),
+        ("/open311/v2/requests/<request_id>.json", ["GET"], open311_request),
+    ]
+    for rule, methods, view in rules:
+        bp.add_url_rule(rule, endpoint=f"{view.__name__}_{'_'.join(methods).lower()}", view_func=view,
+                        methods=methods)
+
+    @bp.before_request
+    def limit_size():
+        if (request.content_length or 0) > max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * 5):
+            abort(413)
+
+    @bp.errorhandler(SQLAlchemyError)
+    def database_unavailable(exc):
+        log.error("database unavailable while handling %s: %s", request.path, type(exc).__name__)
+        return Response("database unavailable, retry later", 503, {"Retry-After": "30"}, mimetype="text/plain")
+
+    return bp
+
+
+def _open311(result):
+    status, body = result
+    return jsonify(body), status
+
+
+def _empty_twiml() -> str:
+    from ingest.whatsapp import EMPTY_TWIML
+    return EMPTY_TWIML
+
+
+def _headers() -> dict:
+    keep = ("Content-Type", "User-Agent", "X-Twilio-Signature", "X-Hub-Signature-256", "I-Twilio-Idempotency-Token")
+    return {k: request.headers[k] for k in keep if k in request.headers}
+
+
+def _refused(provider: str):
+    log.warning("refused %s webhook with a missing or wrong signature: %s from %s", provider, request.path,
+                request.remote_addr)
+    abort(403)
+
+
+def register(server, services, config=None) -> Channels:
+    """Add the channel routes to the app's Flask server (app.create_server calls this)."""
+    channels = Channels(services, config)
+    blueprint = create_blueprint(channels)
+    server.register_blueprint(blueprint)
+    csrf = server.extensions.get("csrf")  # Flask-WTF CSRFProtect, when the app uses it
+    if csrf is not None:
+        csrf.exempt(blueprint)
+    server.extensions["ingest.channels"] = channels
+    return channels
+
+
+__all__ = ["register", "create_blueprint", "BLUEPRINT_NAME"]
