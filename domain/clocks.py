@@ -37,6 +37,17 @@ def start(report: Report, stage: str, started_at: datetime, sla: SlaBook) -> Sla
     return existing
 
 
+def initial_row(report_id: int, stage: str, policy_set: str, priority: str, started_at: datetime,
+                sla: SlaBook) -> dict:
+    """The row of a stage's clock as it starts (for set-based inserts on the submit path)."""
+    target = sla.target_minutes(policy_set, priority, stage)
+    calendar = sla.calendar_for(policy_set, priority)
+    deadline = deadline_for(calendar, started_at, target, warning_fraction=sla.warning_fraction)
+    return dict(report_id=report_id, stage=stage, calendar=calendar.name, started_at=started_at,
+                target_minutes=target, due_at=deadline.due_at, warn_at=deadline.warn_at,
+                paused_seconds=0, extended_minutes=0)
+
+
 def recompute(c: SlaClock, report: Report, sla: SlaBook) -> None:
     """Re-derive due and warning times from the report's current priority (targets may have changed)."""
     c.target_minutes = sla.target_minutes(report.sla_policy_set, report.priority, c.stage)

@@ -121,6 +121,7 @@ class TicketCounter(Base):
 class Citizen(Base):
     __tablename__ = "citizens"
     id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)  # opaque id for exports and links
     name: Mapped[Optional[str]] = mapped_column(String(200))
     created_at: Mapped[datetime]
     merged_into_id: Mapped[Optional[int]] = mapped_column(ForeignKey("citizens.id"))
@@ -253,6 +254,11 @@ class SlaClock(Base):
                 "met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL"
             ),
         ),
+        # Partial: "met/breached in a period" queries use them; "what is open" never picks them.
+        Index("ix_sla_clocks_met_at", "met_at", sqlite_where=text("met_at IS NOT NULL"),
+              postgresql_where=text("met_at IS NOT NULL")),
+        Index("ix_sla_clocks_breached_at", "breached_at", sqlite_where=text("breached_at IS NOT NULL"),
+              postgresql_where=text("breached_at IS NOT NULL")),
         Index(
             "ix_sla_clocks_open_warn",
             "warn_at",
@@ -271,8 +277,8 @@ class SlaClock(Base):
     due_at: Mapped[datetime]
     warn_at: Mapped[datetime]
     warned_at: Mapped[Optional[datetime]]
-    met_at: Mapped[Optional[datetime]] = mapped_column(index=True)
-    breached_at: Mapped[Optional[datetime]] = mapped_column(index=True)
+    met_at: Mapped[Optional[datetime]]
+    breached_at: Mapped[Optional[datetime]]
     cancelled_at: Mapped[Optional[datetime]]
     paused_at: Mapped[Optional[datetime]]
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -19,7 +19,7 @@ from domain.clock import WIB, Clock, isoformat, utcnow
 from domain.events import record
 from domain.intake import IncomingReport
 from domain.lifecycle import FINAL_STATUSES, OPEN_STATUSES, Kind, NotFound, Role, Status, ValidationError
-from domain.models import Agency, Attachment, Category, Citizen, Report, SlaClock, TicketCounter
+from domain.models import Agency, Attachment, Category, Citizen, Event, Report, SlaClock, TicketCounter
 from domain.sla import SlaBook
 
 TRIAGE_AGENCY = "UPT_PRK"
@@ -127,46 +127,77 @@ class QueueService:
         return results
 
     def _submit_batch(self, items: Sequence[IncomingReport], actor: Actor) -> list[Submitted]:
+        """One transaction: set-based look-ups and inserts (the ORM only loads the results)."""
         now = self.clock()
         decided = [self._decide(item) for item in items]
         with self.sessions.begin() as s:
             keys = list({(i.channel, i.external_id) for i in items})
-            existing = {
-                (r.channel, r.external_id): r
-                for r in s.scalars(
-                    select(Report)
-                    .where(tuple_(Report.channel, Report.external_id).in_(keys))
-                    .options(selectinload(Report.clocks))
-                )
-            }
-            fresh = [(i, d) for i, d in zip(items, decided) if (i.channel, i.external_id) not in existing]
-            unique_fresh: dict[tuple[str, str], tuple[IncomingReport, dict]] = {}
-            for item, decision in fresh:
-                unique_fresh.setdefault((item.channel, item.external_id), (item, decision))
-            citizens = resolve_citizens(s, [i.citizen for i, _ in unique_fresh.values()], now, actor)
-            tickets = self._allocate_tickets(s, now, len(unique_fresh))
-            created: dict[tuple[str, str], Report] = {}
-            for (key, (item, decision)), ticket, citizen in zip(unique_fresh.items(), tickets, citizens):
-                report = self._new_report(item, decision, ticket, citizen, now)
-                s.add(report)
-                created[key] = report
-            s.flush()
-            for report in created.values():
-                record(s, report, actor, "received", after={
-                    "ticket": report.ticket, "status": report.status, "kind": report.kind,
-                    "category": report.category_code, "priority": report.priority, "agency": report.agency_code,
-                    "channel": report.channel,
-                }, at=now)
-                self.notify(s, report, "received", {})
+            existing = dict(((ch, ext), rid) for rid, ch, ext in s.execute(
+                select(Report.id, Report.channel, Report.external_id)
+                .where(tuple_(Report.channel, Report.external_id).in_(keys))))
+            fresh: dict[tuple[str, str], tuple[IncomingReport, dict]] = {}
+            for item, decision in zip(items, decided):
+                key = (item.channel, item.external_id)
+                if key not in existing:
+                    fresh.setdefault(key, (item, decision))
+            created_ids: dict[tuple[str, str], int] = {}
+            if fresh:
+                created_ids = self._insert_reports(s, list(fresh.values()), now, actor)
+            ids = {**existing, **created_ids}
+            reports = {r.id: r for r in s.scalars(
+                select(Report).where(Report.id.in_(list(ids.values()))).options(selectinload(Report.clocks)))}
+            for key, rid in created_ids.items():
+                self.notify(s, reports[rid], "received", {})
             results, seen = [], set()
             for item in items:
                 key = (item.channel, item.external_id)
-                if key in existing:
-                    results.append(Submitted(existing[key], False))
-                else:  # a message repeated inside one batch is created once
-                    results.append(Submitted(created[key], key not in seen))
-                    seen.add(key)
+                # a message repeated inside one batch is created once
+                results.append(Submitted(reports[ids[key]], key in created_ids and key not in seen))
+                seen.add(key)
             return results
+
+    def _insert_reports(self, s: Session, fresh: list[tuple[IncomingReport, dict]], now: datetime,
+                        actor: Actor) -> dict[tuple[str, str], int]:
+        citizen_ids = resolve_citizens(s, [i.citizen for i, _ in fresh], now, actor,
+                                       is_demo=all(i.is_demo for i, _ in fresh))
+        tickets = self._allocate_tickets(s, now, len(fresh))
+        rows = []
+        for (item, d), ticket, citizen_id in zip(fresh, tickets, citizen_ids):
+            loc = item.location
+            rows.append(dict(
+                ticket=ticket, channel=item.channel, external_id=item.external_id, kind=d["kind"],
+                category_code=d["category"], priority=d["priority"], agency_code=d["agency"],
+                status=Status.NEW.value, text=item.text, text_raw=item.text_raw,
+                location_text=loc.text if loc else None, lat=loc.lat if loc else None,
+                lon=loc.lon if loc else None, kelurahan_code=d["kelurahan_code"], kecamatan=d["kecamatan"],
+                raw_payload=item.raw_payload, citizen_id=citizen_id,
+                sla_policy_set=self.sla.policy_set_for(item.channel), received_at=item.received_at,
+                created_at=now, updated_at=now, transfer_count=0, needs_supervisor=False,
+                routing=d["routing"], is_demo=item.is_demo,
+            ))
+        # Plain executemany (RETURNING in parameter order is row by row on SQLite); tickets map ids back.
+        s.execute(insert(Report.__table__), rows)
+        by_ticket = dict(s.execute(select(Report.ticket, Report.id).where(Report.ticket.in_(tickets))).all())
+        report_ids = [by_ticket[row["ticket"]] for row in rows]
+        clock_rows, attachment_rows, event_rows = [], [], []
+        for (item, d), row, rid in zip(fresh, rows, report_ids):
+            for stage in ("acknowledge", "resolve"):
+                clock_rows.append(clocks.initial_row(rid, stage, row["sla_policy_set"], row["priority"],
+                                                     item.received_at, self.sla))
+            attachment_rows += [dict(report_id=rid, filename=a.filename, content_type=a.content_type, size=a.size,
+                                     sha256=a.sha256, path=a.path, source_url=a.source_url, created_at=now)
+                                for a in item.attachments]
+            event_rows.append(dict(
+                at=now, report_id=rid, citizen_id=row["citizen_id"], actor=actor.name, actor_role=actor.role.value,
+                type="received", before=None, reason=None,
+                after={"ticket": row["ticket"], "status": row["status"], "kind": row["kind"],
+                       "category": row["category_code"], "priority": row["priority"],
+                       "agency": row["agency_code"], "channel": row["channel"]}))
+        s.execute(insert(SlaClock.__table__), clock_rows)
+        if attachment_rows:
+            s.execute(insert(Attachment.__table__), attachment_rows)
+        s.execute(insert(Event.__table__), event_rows)
+        return {(item.channel, item.external_id): rid for (item, _), rid in zip(fresh, report_ids)}
 
     def _decide(self, item: IncomingReport) -> dict:
         """Validate reference codes and fill kind, category, priority and agency (router or defaults)."""
@@ -201,27 +232,6 @@ class QueueService:
             "kecamatan": decision.kecamatan if decision else None,
             "routing": ({"confidence": decision.confidence, **decision.details} if decision else item.routing),
         }
-
-    def _new_report(self, item: IncomingReport, d: dict, ticket: str, citizen, now: datetime) -> Report:
-        loc = item.location
-        report = Report(
-            ticket=ticket, channel=item.channel, external_id=item.external_id, kind=d["kind"],
-            category_code=d["category"], priority=d["priority"], agency_code=d["agency"], status=Status.NEW.value,
-            text=item.text, text_raw=item.text_raw, location_text=loc.text if loc else None,
-            lat=loc.lat if loc else None, lon=loc.lon if loc else None,
-            kelurahan_code=d["kelurahan_code"], kecamatan=d["kecamatan"], raw_payload=item.raw_payload,
-            citizen=citizen, sla_policy_set=self.sla.policy_set_for(item.channel), received_at=item.received_at,
-            created_at=now, updated_at=now, transfer_count=0, needs_supervisor=False, routing=d["routing"],
-            is_demo=item.is_demo,
-        )
-        for att in item.attachments:
-            report.attachments.append(Attachment(
-                filename=att.filename, content_type=att.content_type, size=att.size, sha256=att.sha256,
-                path=att.path, source_url=att.source_url, created_at=now,
-            ))
-        clocks.start(report, "acknowledge", item.received_at, self.sla)
-        clocks.start(report, "resolve", item.received_at, self.sla)
-        return report
 
     def _allocate_tickets(self, s: Session, now: datetime, count: int) -> list[str]:
         """Reserve `count` consecutive numbers of this year's counter in one statement."""

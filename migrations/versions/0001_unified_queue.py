@@ -68,11 +68,13 @@ def upgrade() -> None:
     )
     op.create_table('citizens',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('public_id', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
     sa.Column('is_demo', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['merged_into_id'], ['citizens.id'], name=op.f('fk_citizens_merged_into_id_citizens')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_citizens_public_id')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_citizens'))
     )
     op.create_table('sla_policies',
@@ -332,8 +334,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('report_id', 'stage', name=op.f('uq_sla_clocks_report_id'))
     )
     with op.batch_alter_table('sla_clocks', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sla_clocks_breached_at'), ['breached_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sla_clocks_met_at'), ['met_at'], unique=False)
+        batch_op.create_index('ix_sla_clocks_breached_at', ['breached_at'], unique=False, sqlite_where=sa.text('breached_at IS NOT NULL'), postgresql_where=sa.text('breached_at IS NOT NULL'))
+        batch_op.create_index('ix_sla_clocks_met_at', ['met_at'], unique=False, sqlite_where=sa.text('met_at IS NOT NULL'), postgresql_where=sa.text('met_at IS NOT NULL'))
         batch_op.create_index('ix_sla_clocks_open_due', ['due_at'], unique=False, sqlite_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL'), postgresql_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL'))
         batch_op.create_index('ix_sla_clocks_open_warn', ['warn_at'], unique=False, sqlite_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND warned_at IS NULL'), postgresql_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND warned_at IS NULL'))
 
@@ -347,8 +349,8 @@ def downgrade() -> None:
     with op.batch_alter_table('sla_clocks', schema=None) as batch_op:
         batch_op.drop_index('ix_sla_clocks_open_warn', sqlite_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND warned_at IS NULL'), postgresql_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND warned_at IS NULL'))
         batch_op.drop_index('ix_sla_clocks_open_due', sqlite_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL'), postgresql_where=sa.text('met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND breached_at IS NULL'))
-        batch_op.drop_index(batch_op.f('ix_sla_clocks_met_at'))
-        batch_op.drop_index(batch_op.f('ix_sla_clocks_breached_at'))
+        batch_op.drop_index('ix_sla_clocks_met_at')
+        batch_op.drop_index('ix_sla_clocks_breached_at')
 
     op.drop_table('sla_clocks')
     with op.batch_alter_table('sla_breaches', schema=None) as batch_op:
