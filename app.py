@@ -84,13 +84,16 @@ def _load_classifier(settings: Settings):
 
 
 def _plugin_listeners(services: Services) -> list:
-    """Queue listeners contributed by the channels (outbox messages to citizens, written in the
-    transaction of the change that causes them)."""
-    try:
-        from ingest.notify import listeners
-    except ImportError:
-        return []
-    return listeners(services)
+    """Queue listeners contributed by routing (duplicates, incident alerts) and the channels (outbox
+    messages to citizens), run inside the transaction of the change that causes them."""
+    found = []
+    for module_name in ("routing.listeners", "ingest.notify"):
+        try:
+            module = __import__(module_name, fromlist=["listeners"])
+        except ImportError:
+            continue
+        found.extend(module.listeners(services))
+    return found
 
 
 def create_server(services: Services | None = None):
