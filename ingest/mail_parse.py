@@ -165,7 +165,7 @@ def parse_mail(raw: bytes, max_attachment_bytes: int, attachments_dir: Path) -> 
     text = "\n".join(plain) if any(p.strip() for p in plain) else html_to_text("\n".join(html))
     refs = " ".join(str(msg.get(h) or "") for h in ("References", "In-Reply-To"))
     return ParsedMail(
-        external_id=external_id, message_id=message_id, sender=sender, sender_name=(name or None),
+        external_id=external_id, message_id=message_id, sender=sender, sender_name=(_header_text(name) or None),
         subject=subject, text=text.replace("\x00", ""), received_at=_received_at(msg),
         references=re.findall(r"<[^<>\s]+>", refs), attachments=tuple(attachments),
         automatic=automatic_reason(msg, sender), notes=notes,

@@ -1,0 +1,211 @@
+"""Email end to end against a real Dovecot IMAP server and an aiosmtpd SMTP sink."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from imap_tools import MailBoxUnencrypted
+from sqlalchemy import func, select
+
+from domain.models import Attachment, Checkpoint, DeadLetter, Message, OutboxMessage, Report
+from ingest.channels import Channels
+from ingest.config import ChannelConfig
+from tests.adapters import email_samples as samples
+from tests.adapters.peers import PASSWORD, dovecot_available, start_dovecot, start_smtp_sink
+from tests.conftest import require_peer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def dovecot():
+    require_peer(dovecot_available(), "Dovecot (dovecot-imapd) is not installed; run scripts/install-test-peers.sh")
+    server = start_dovecot(Path(tempfile.mkdtemp(prefix="tlr-dovecot-", dir="/tmp")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    sink = start_smtp_sink()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def mail_config(dovecot, smtp):
+    user = f"laporan-{uuid.uuid4().hex[:8]}"
+    return ChannelConfig(public_base_url="https://laksa.example.go.id", imap_host="127.0.0.1",
+                         imap_port=dovecot.port, imap_ssl=False, imap_user=user, imap_password=PASSWORD,
+                         imap_batch=50, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
+                         email_from="Tangerang Live Room <laporan@tangerangkota.go.id>",
+                         email_max_attachment_bytes=50_000)
+
+
+@pytest.fixture
+def channels(services, mail_config):
+    return Channels(services, mail_config)
+
+
+def deliver(config: ChannelConfig, *messages: bytes) -> None:
+    with MailBoxUnencrypted(config.imap_host, config.imap_port).login(config.imap_user, config.imap_password) as mb:
+        for raw in messages:
+            mb.append(raw, "INBOX")
+
+
+def reports(services) -> list[Report]:
+    with services.sessions() as s:
+        return list(s.scalars(select(Report).order_by(Report.id)))
+
+
+def test_mail_becomes_report_and_reply_is_threaded_by_smtp(channels, mail_config, services, smtp):
+    deliver(mail_config, samples.plain(1))
+    [outcome] = channels.email.poll()
+    assert outcome.kind == "created"
+    [report] = reports(services)
+    assert report.channel == "email" and report.external_id == "<citizen-1@example.org>"
+    assert report.text.startswith("Laporan jalan rusak\n\nJalan rusak parah")
+    assert channels.deliverer.deliver_due().sent == 1
+    sent = [m for m in smtp.parsed() if m["To"] == "warga1@example.org"][-1]
+    assert sent["In-Reply-To"] == "<citizen-1@example.org>"
+    assert "<citizen-1@example.org>" in sent["References"]
+    assert sent["Subject"] == f"Re: Laporan jalan rusak [{report.ticket}]"
+    assert sent["Auto-Submitted"] == "auto-replied"
+    assert report.ticket in sent.get_payload(decode=True).decode()
+    with services.sessions() as s:
+        out = s.scalar(select(OutboxMessage))
+        assert out.status == "sent" and out.provider_id == sent["Message-ID"]
+
+
+def test_replies_join_the_report_by_references_or_ticket_in_subject(channels, mail_config, services):
+    deliver(mail_config, samples.plain(10))
+    channels.email.poll()
+    [report] = reports(services)
+    with services.sessions() as s:
+        our_id = s.scalar(select(OutboxMessage)).payload["message_id"]
+    deliver(mail_config,
+            samples.plain(11, "Masih rusak, tolong segera.", subject="Re: Laporan", In_Reply_To=our_id),
+            samples.plain(12, "Tambahan: ada lubang kedua.", subject=f"Tambahan {report.ticket}"),
+            samples.plain(13, "Ini laporan orang lain.", subject=f"Soal {report.ticket}",
+                          sender="lain@example.org"))
+    outcomes = channels.email.poll()
+    assert [o.kind for o in outcomes] == ["followup", "followup", "created"]
+    with services.sessions() as s:
+        bodies = list(s.scalars(select(Message.body).where(Message.report_id == report.id, Message.direction == "in")
+                                .order_by(Message.id)))
+    assert bodies == ["Masih rusak, tolong segera.", "Tambahan: ada lubang kedua."]
+
+
+def test_html_charsets_and_attachments(channels, mail_config, services):
+    small, big = b"\xff\xd8jpeg" * 100, b"\x00" * 60_000
+    deliver(mail_config, samples.html_latin1(20), samples.with_attachments(21, small, big))
+    channels.email.poll()
+    first, second = reports(services)
+    assert "Sampah menumpuk di\nPasar Anyar" in first.text and "caf\xe9 tutup" in first.text
+    assert "x()" not in first.text and first.text.startswith("Sampah menumpuk caf\xe9")
+    with services.sessions() as s:
+        assert s.get(Report, first.id).citizen.name == "Ren\xe9"
+        [att] = s.scalars(select(Attachment).where(Attachment.report_id == second.id))
+    assert att.filename == "foto.jpg" and att.size == len(small)
+    assert (services.settings.attachments_dir / att.path).read_bytes() == small
+    assert "video.mp4" in second.text and "terlalu besar" in second.text
+
+
+@pytest.mark.parametrize("raw", [
+    samples.bounce(30),
+    samples.plain(31, "Saya sedang cuti.", Auto_Submitted="auto-replied"),
+    samples.plain(32, "Newsletter", Precedence="bulk"),
+    samples.plain(33, "Delivery failed", sender="postmaster@example.org"),
+], ids=["bounce", "auto-submitted", "precedence-bulk", "postmaster"])
+def test_bounces_and_auto_replies_never_create_reports(channels, mail_config, services, raw):
+    deliver(mail_config, raw)
+    [outcome] = channels.email.poll()
+    assert outcome.kind == "dead_letter"
+    assert reports(services) == []
+    with services.sessions() as s:
+        letter = s.scalar(select(DeadLetter))
+        assert letter.status == "ignored" and letter.raw.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_checkpoint_moves_only_forward_and_uidvalidity_change_rereads_without_duplicates(
+        channels, mail_config, services):
+    deliver(mail_config, samples.plain(40), samples.plain(41))
+    assert len(channels.email.poll()) == 2
+    assert channels.email.poll() == []
+    with services.sessions.begin() as s:
+        cp = s.get(Checkpoint, channels.email.checkpoint_name)
+        assert json.loads(cp.value)["last_uid"] == 2
+        cp.value = json.dumps({"uidvalidity": 1, "last_uid": 2})  # as if the folder had been rebuilt
+    outcomes = channels.email.poll()
+    assert [o.kind for o in outcomes] == ["duplicate", "duplicate"]
+    assert len(reports(services)) == 2
+
+
+CRASHING_POLLER = """
+import os, sys
+sys.path.insert(0, {root!r})
+from app import Services
+from domain.config import Settings
+from ingest.channels import Channels
+from ingest.config import ChannelConfig
+settings = Settings(database_url={url!r}, attachments_dir={att!r})
+services = Services(settings)
+channels = Channels(services, ChannelConfig(**{config!r}))
+crash_at, when = int(sys.argv[1]), sys.argv[2]
+original, count = channels.inbox.submit, [0]
+def submit(incoming, *args, **kwargs):
+    count[0] += 1
+    if count[0] == crash_at and when == "before-commit":
+        os._exit(137)
+    result = original(incoming, *args, **kwargs)
+    if count[0] == crash_at and when == "after-commit":
+        os._exit(137)  # killed between the commit and the checkpoint
+    return result
+channels.inbox.submit = submit
+channels.email.poll()
+"""
+
+
+@pytest.mark.parametrize("when", ["before-commit", "after-commit"])
+def test_worker_killed_mid_batch_then_restarted_makes_exactly_one_report_per_message(
+        mail_config, services, settings, tmp_path, when):
+    deliver(mail_config, *[samples.plain(f"k{i}", f"Laporan nomor {i}") for i in range(8)])
+    config = {k: getattr(mail_config, k) for k in ("imap_host", "imap_port", "imap_ssl", "imap_user",
+                                                    "imap_password", "imap_batch")}
+    script = tmp_path / "poller.py"
+    script.write_text(CRASHING_POLLER.format(root=str(ROOT), url=settings.database_url,
+                                             att=str(settings.attachments_dir), config=config))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    crashed = subprocess.run([sys.executable, str(script), "4", when], env=env, capture_output=True, timeout=60)
+    assert crashed.returncode == 137, crashed.stderr.decode()[-2000:]
+    assert len(reports(services)) == (3 if when == "before-commit" else 4)
+    finished = subprocess.run([sys.executable, str(script), "0", "never"], env=env, capture_output=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr.decode()[-2000:]
+    texts = sorted(r.text.split("\n\n")[-1] for r in reports(services))
+    assert texts == sorted(f"Laporan nomor {i}" for i in range(8))
+
+
+def test_refused_recipient_fails_for_good_and_unreachable_smtp_is_retried(channels, mail_config, services, smtp):
+    deliver(mail_config, samples.plain(50, sender="ditolak@example.org"), samples.plain(51, sender="ok@example.org"))
+    channels.email.poll()
+    smtp.refuse.add("ditolak@example.org")
+    stats = channels.deliverer.deliver_due()
+    assert (stats.sent, stats.failed) == (1, 1)
+    with services.sessions() as s:
+        failed = s.scalar(select(OutboxMessage).where(OutboxMessage.status == "failed"))
+        assert failed.recipient == "ditolak@example.org" and "refused" in failed.last_error
+    down = Channels(services, ChannelConfig(smtp_host="127.0.0.1", smtp_port=1, smtp_starttls=False))
+    deliver(mail_config, samples.plain(52, sender="nanti@example.org"))
+    channels.email.poll()
+    stats = down.deliverer.deliver_due()
+    assert stats.retried == 1
+    with services.sessions() as s:
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.recipient == "nanti@example.org"))
+        assert row.status == "pending" and row.attempts == 1 and row.next_attempt_at > services.clock()
