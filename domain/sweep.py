@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from datetime import datetime
 from typing import Callable
 
@@ -115,6 +116,9 @@ class SlaSweep:
 
     def _steps(self, s: Session, now: datetime, *, careful: bool) -> tuple[SweepResult, bool]:
         result, more = SweepResult(passes=1), False
+        # Guarded updates and inserts go through the connection (Core): no autoflush and no ORM
+        # bookkeeping per clock; the events and outbox rows added to the session are flushed once.
+        conn = s.connection()
         for kind, step in (("warnings", self._warn), ("breaches", self._breach), ("escalations", self._escalate)):
             rows = self._due(s, kind, now)
             more = more or len(rows) >= self.batch
@@ -124,11 +128,12 @@ class SlaSweep:
             for row in rows:
                 report = reports[row.report_id]
                 if not careful:
-                    done, sent = step(s, row, report, now)
+                    done, sent = step(s, conn, row, report, now)
                 else:
                     try:
                         with s.begin_nested():
-                            done, sent = step(s, row, report, now)
+                            done, sent = step(s, conn, row, report, now)
+                            s.flush()
                     except Exception:  # noqa: BLE001
                         log.exception("SLA sweep skipped clock %s of %s", row.id, report.ticket)
                         continue
@@ -152,31 +157,31 @@ class SlaSweep:
         return {r.id: r for r in s.scalars(select(Report).where(Report.id.in_(ids)))}
 
     # ------------------------------------------------------------ the three steps
-    def _warn(self, s: Session, row, report: Report, now: datetime) -> tuple[int, int]:
-        claimed = s.execute(update(SlaClock).where(
+    def _warn(self, s: Session, conn, row, report: Report, now: datetime) -> tuple[int, int]:
+        claimed = conn.execute(update(SlaClock).where(
             SlaClock.id == row.id, SlaClock.warned_at.is_(None), *_OPEN).values(warned_at=row.warn_at))
         if claimed.rowcount != 1:
             return 0, 0
         # A warning found after its deadline (the worker was down) is recorded but not sent: the breach is.
         send = row.due_at >= now
-        return 1, self._record(s, report, row, self.ladder.warning, row.warn_at, now, send=send)
+        return 1, self._record(s, conn, report, row, self.ladder.warning, row.warn_at, now, send=send)
 
-    def _breach(self, s: Session, row, report: Report, now: datetime) -> tuple[int, int]:
+    def _breach(self, s: Session, conn, row, report: Report, now: datetime) -> tuple[int, int]:
         levels = self._escalation_times(row)
         next_check = levels[0][1] if levels else None
-        claimed = s.execute(update(SlaClock).where(
+        claimed = conn.execute(update(SlaClock).where(
             SlaClock.id == row.id, SlaClock.breached_at.is_(None), SlaClock.due_at == row.due_at, *_OPEN,
         ).values(breached_at=row.due_at, escalation_level=BREACH, next_check_at=next_check))
         if claimed.rowcount != 1:
             return 0, 0
-        return 1, self._record(s, report, row, self.ladder.breach, row.due_at, now)
+        return 1, self._record(s, conn, report, row, self.ladder.breach, row.due_at, now)
 
-    def _escalate(self, s: Session, row, report: Report, now: datetime) -> tuple[int, int]:
+    def _escalate(self, s: Session, conn, row, report: Report, now: datetime) -> tuple[int, int]:
         guard = [SlaClock.id == row.id, SlaClock.next_check_at == row.next_check_at, *_OPEN]
         guard.append(SlaClock.escalation_level == row.escalation_level if row.escalation_level is not None
                      else SlaClock.escalation_level.is_(None))
         if row.breached_at is None:  # the stage was restarted (transfer, reopen): the breach step decides
-            s.execute(update(SlaClock).where(*guard).values(next_check_at=None))
+            conn.execute(update(SlaClock).where(*guard).values(next_check_at=None))
             return 0, 0
         levels = self._escalation_times(row)
         names = [level.name for level, _ in levels]
@@ -187,10 +192,10 @@ class SlaSweep:
         values = {"next_check_at": later[0] if later else None}
         if fired:
             values["escalation_level"] = fired[-1][0].name
-        claimed = s.execute(update(SlaClock).where(*guard).values(**values))
+        claimed = conn.execute(update(SlaClock).where(*guard).values(**values))
         if claimed.rowcount != 1 or not fired:
             return 0, 0  # moved on (deadline extended, paused time added, or handled elsewhere)
-        sent = sum(self._record(s, report, row, level, at, now) for level, at in fired)
+        sent = sum(self._record(s, conn, report, row, level, at, now) for level, at in fired)
         return len(fired), sent
 
     def _escalation_times(self, row) -> list[tuple[Level, datetime]]:
@@ -200,13 +205,12 @@ class SlaSweep:
                                             paused_seconds=row.paused_seconds or 0, due_at=row.due_at)
 
     # ------------------------------------------------------------ recording
-    def _record(self, s: Session, report: Report, row, level: Level, fell_due_at: datetime, now: datetime, *,
-                send: bool = True) -> int:
+    def _record(self, s: Session, conn, report: Report, row, level: Level, fell_due_at: datetime, now: datetime,
+                *, send: bool = True) -> int:
         """The SlaBreach row, the event and the notifications of one level; returns messages written."""
-        inserted = s.execute(_insert_ignore(s, SlaBreach).values(
-            report_id=report.id, stage=row.stage, level=level.name, due_at=row.due_at,
-            fell_due_at=fell_due_at, recorded_at=now,
-        ).on_conflict_do_nothing(index_elements=["report_id", "stage", "level"])).rowcount == 1
+        inserted = conn.execute(_insert_breach(conn.dialect.name), {
+            "report_id": report.id, "stage": row.stage, "level": level.name, "due_at": row.due_at,
+            "fell_due_at": fell_due_at, "recorded_at": now}).rowcount == 1
         agencies, categories = self._reference_data(s)
         agency_code = self.ladder.responsible_agency(row.stage, report.agency_code)
         agency_name, stored = agencies.get(agency_code, (agency_code, Contact()))
@@ -258,12 +262,15 @@ class SlaSweep:
         return agencies, categories
 
 
-def _insert_ignore(s: Session, model):
-    if s.get_bind().dialect.name == "postgresql":
+@lru_cache(maxsize=4)
+def _insert_breach(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING on (report, stage, level), built once per dialect (the ON CONFLICT
+    clause keeps SQLAlchemy from caching the compiled statement, so we keep it)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+    return insert(SlaBreach).on_conflict_do_nothing(index_elements=["report_id", "stage", "level"])
 
 
 def build_sweep(sessions, sla: SlaBook, data_dir, *, clock: Clock = utcnow, notify=None) -> SlaSweep:
