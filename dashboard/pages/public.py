@@ -1,0 +1,44 @@
+"""/public: the transparency page — aggregate numbers only (never a name, a contact or a report text)."""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import analytics, queries
+from dashboard.components import charts
+from dashboard.i18n import t
+
+dash.register_page(__name__, path="/public", name="Publik", title="Transparansi - Tangerang Live Room")
+
+
+def layout(**_):
+    return html.Div([
+        html.H2(t("public_title")),
+        dcc.Dropdown(id="public-period", options=[{"label": k, "value": k} for k in ("7d", "30d", "90d", "365d")],
+                     value="30d", clearable=False, style={"maxWidth": "160px"}),
+        html.Div(id="public-kpis", className="row"),
+        html.Div([html.Div(dcc.Graph(id="public-by-category"), className="col card"),
+                  html.Div(dcc.Graph(id="public-by-agency"), className="col card"),
+                  html.Div(dcc.Graph(id="public-by-kecamatan"), className="col card")], className="row"),
+    ])
+
+
+@callback(Output("public-kpis", "children"), Output("public-by-category", "figure"),
+          Output("public-by-agency", "figure"), Output("public-by-kecamatan", "figure"),
+          Input("public-period", "value"))
+def refresh(period):
+    """Open to everyone: aggregates only, so no role check."""
+    start = analytics.period_start(period or "30d", queries.now())
+    labels = queries.category_labels()
+    by_agency = analytics.counts_by("agency_code", start)
+    compliance = analytics.compliance(start)
+    kpis = [html.Div([html.Div(t("reports"), className="label"),
+                      html.Div(str(sum(n for _, n in by_agency)), className="value", id="public-total")], className="kpi"),
+            html.Div([html.Div("SLA", className="label"),
+                      html.Div("-" if compliance is None else f"{compliance}%", className="value",
+                               id="public-compliance")], className="kpi")]
+    return (kpis,
+            charts.bars([(labels.get(c, (c,))[0], n) for c, n in analytics.counts_by("category_code", start)],
+                        t("by_category"), horizontal=True, height=420),
+            charts.bars(by_agency, t("by_agency"), horizontal=True, height=420),
+            charts.bars(analytics.counts_by("kecamatan", start), t("by_kecamatan"), horizontal=True, height=420))

@@ -1,0 +1,299 @@
+"""End to end: the running app (one server per session, in a subprocess on a free port with a temp
+database) driven by Debian's Chromium through Playwright (one browser per session).
+Screenshots of each page go to test-artifacts/."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import backend, require_peer
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+PASSWORD = "correct horse battery"
+KIOSK_TOKEN = "kiosk-test-token-123"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ACCOUNTS = [("admin1", "admin", None), ("op1", "operator", None), ("sup1", "supervisor", None),
+            ("dlh1", "agency_officer", "DLH"), ("pupr1", "agency_officer", "PUPR"), ("exec1", "executive", None)]
+SERVER = """
+import sys
+sys.path.insert(0, {root!r})
+from app import Services, create_server
+from domain.config import Settings
+services = Services(Settings.from_env(secret_key="browser-test-secret"))
+create_server(services).run(host="127.0.0.1", port={port}, threaded=True)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
+    """The app serving a seeded database with a few demo reports and one account per role."""
+    require_peer(shutil.which(CHROMIUM) is not None, "Debian's chromium is not installed")
+    from app import Services
+    from domain.config import DATA_DIR, Settings
+    from domain.users import UserService
+    from ingest.demo import DemoFeed
+
+    tmp = tmp_path_factory.mktemp("live")
+    if _pg_schema:
+        url = _pg_schema
+    else:
+        shutil.copy(_sqlite_template, tmp / "live.db")
+        url = f"sqlite:///{tmp / 'live.db'}"
+    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "att", secret_key="x")
+    services = Services(settings)
+    services.init_db()
+    with services.engine.begin() as conn:  # the PostgreSQL schema is shared with the other tests
+        conn.exec_driver_sql("DELETE FROM users")
+    users = UserService(services.sessions)
+    for name, role, agency in ACCOUNTS:
+        users.add(name, PASSWORD, role, agency_code=agency)
+    DemoFeed(services.queue, services.workflow, seed=3).backfill(60)
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"))
+    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(base + "/login", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((tmp / "server.log").read_text())
+            time.sleep(0.1)
+    yield {"base": base, "services": services, "log": tmp / "server.log"}
+    proc.terminate()
+    proc.wait(timeout=10)
+    services.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser(live):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A logged-in browser tab that records console errors."""
+
+    def __init__(self, browser, base, user=None):
+        self.context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        self.page = self.context.new_page()
+        self.base, self.errors = base, []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        if user:
+            self.page.goto(base + "/login")
+            self.page.fill("#login-username", user)
+            self.page.fill("#login-password", PASSWORD)
+            self.page.click("#login-submit")
+            self.page.wait_for_load_state("networkidle")
+
+    def open(self, path, ready):
+        self.page.goto(self.base + path)
+        self.page.wait_for_selector(ready, timeout=10_000)
+        return self.page
+
+    def shot(self, name):
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{backend()}.png"))
+
+    def callback(self, payload: dict):
+        token = next(c["value"] for c in self.context.cookies() if c["name"] == "_csrf_token")
+        return self.page.request.post(self.base + "/_dash-update-component", data=json.dumps(payload),
+                                      headers={"Content-Type": "application/json", "X-CSRFToken": token})
+
+    def close(self):
+        self.context.close()
+
+
+def _submit(services, text, **extra):
+    from domain.intake import IncomingReport
+
+    data = {"channel": "web", "external_id": f"e2e-{time.time_ns()}", "text": text,
+            "received_at": datetime.now(timezone.utc).isoformat(), **extra}
+    return services.queue.submit(IncomingReport.from_dict(data)).report
+
+
+PAGES = [("op1", "/operator", "#operator-queue-table", "operator"),
+         ("dlh1", "/agency", "#agency-queue-table", "agency"),
+         ("sup1", "/supervisor", "#supervisor-breaches-table", "supervisor"),
+         ("exec1", "/executive", "#executive-league-table", "executive"),
+         ("op1", "/wall", "#agency-queue .queue-row", "wall-operator"),
+         (None, "/public", "#public-by-category", "public")]
+
+
+@pytest.mark.parametrize("user,path,ready,name", PAGES, ids=[p[3] for p in PAGES])
+def test_every_page_renders_for_its_role_without_console_errors(browser, live, user, path, ready, name):
+    tab = Page(browser, live["base"], user)
+    try:
+        tab.open(path, ready)
+        tab.page.wait_for_timeout(600)
+        tab.shot(name)
+        assert tab.errors == []
+        assert tab.page.locator(".denied").count() == 0
+    finally:
+        tab.close()
+
+
+def test_kiosk_wall_updates_within_two_seconds_and_shows_no_contact_details(browser, live):
+    tab = Page(browser, live["base"])
+    try:
+        page = tab.open(f"/wall?kiosk={KIOSK_TOKEN}", "#agency-queue .queue-row")
+        for test_id in ("kpi-open", "kpi-new-hour", "kpi-breached", "kpi-at-risk", "kpi-resolved-today",
+                        "kpi-compliance", "agency-queue", "wall-map", "ticker"):
+            assert page.locator(f"#{test_id}").count() == 1, test_id
+        page.wait_for_function("document.getElementById('kpi-open').innerText.trim() !== '–'")
+        before = int(page.inner_text("#kpi-open").replace(".", ""))
+        _submit(live["services"], "Saya Sutrisno, hubungi 0812-3456-7890 atau sutrisno@example.org, banjir",
+                citizen={"name": "Sutrisno Wibowo", "phone": "+6281234567890", "email": "sutrisno@example.org"})
+        started = time.monotonic()
+        page.wait_for_function(f"parseInt(document.getElementById('kpi-open').innerText.replace(/\\./g, '')) > {before}",
+                               timeout=2000)
+        assert time.monotonic() - started < 2.0
+        page.wait_for_selector("#ticker >> text=banjir", timeout=2000)
+        text = page.inner_text("body")
+        assert not re.search(r"\d{4}[- ]?\d{4}", text.replace("2026", "")), "a phone number is on the wall"
+        assert "@" not in text and "sutrisno" not in text.lower()
+        assert page.locator(".navbar").count() == 0 and tab.errors == []
+        tab.shot("wall-kiosk")
+        # the kiosk is read-only: a state-changing callback is refused
+        response = tab.callback(_operator_act_payload("TLR-2026-000001"))
+        assert response.status == 403
+    finally:
+        tab.close()
+
+
+def test_wrong_kiosk_token_is_refused(browser, live):
+    tab = Page(browser, live["base"])
+    try:
+        response = tab.page.goto(live["base"] + "/wall?kiosk=wrong")
+        assert response.status == 403
+    finally:
+        tab.close()
+
+
+def _operator_act_payload(ticket):
+    states = {"operator-selected": ("data", ticket), "operator-agency": ("value", "DLH"),
+              "operator-reject-reason": ("value", "spam"), "operator-reject-note": ("value", None),
+              "operator-merge-into": ("value", None), "operator-question": ("value", None),
+              "operator-reply-text": ("value", None), "operator-split-message": ("value", None),
+              "operator-version": ("data", 0)}
+    buttons = ["operator-verify", "operator-reject", "operator-merge", "operator-ask", "operator-reply",
+               "operator-split"]
+    return {"output": "..operator-feedback.children...operator-version.data..",
+            "outputs": [{"id": "operator-feedback", "property": "children"},
+                        {"id": "operator-version", "property": "data"}],
+            "inputs": [{"id": b, "property": "n_clicks", "value": 1 if b == "operator-reject" else None}
+                       for b in buttons],
+            "state": [{"id": k, "property": p, "value": v} for k, (p, v) in states.items()],
+            "changedPropIds": ["operator-reject.n_clicks"]}
+
+
+def test_callback_called_directly_by_the_wrong_role_is_refused(browser, live):
+    report = _submit(live["services"], "jalan rusak parah", category="ROAD")
+    tab = Page(browser, live["base"], "exec1")
+    try:
+        tab.open("/executive", "#executive-league-table")
+        response = tab.callback(_operator_act_payload(report.ticket))
+        assert response.status == 403
+        assert live["services"].queue.get(report.ticket).status == "NEW"
+        page = tab.open("/operator", "#operator-denied")
+        assert page.locator("#operator-queue").count() == 0
+    finally:
+        tab.close()
+    tab = Page(browser, live["base"], "op1")  # the same call as an operator goes through
+    try:
+        tab.open("/operator", "#operator-queue-table")
+        response = tab.callback(_operator_act_payload(report.ticket))
+        assert response.status == 200, response.text()
+        assert live["services"].queue.get(report.ticket).status == "REJECTED"
+    finally:
+        tab.close()
+
+
+def test_agency_officer_cannot_see_or_act_on_another_agencys_report(browser, live):
+    from domain.actors import Actor
+
+    services = live["services"]
+    operator = Actor("op1", "operator")
+    mine = _submit(services, "sampah menumpuk belum diangkut", category="WASTE", agency="DLH")
+    theirs = _submit(services, "jalan berlubang besar", category="ROAD", agency="PUPR")
+    for r in (mine, theirs):
+        services.workflow.verify_and_assign(r.ticket, operator)
+    tab = Page(browser, live["base"], "dlh1")
+    try:
+        page = tab.open("/agency", "#agency-queue-table")
+        page.wait_for_selector(f"text={mine.ticket}")
+        assert page.locator(f"text={theirs.ticket}").count() == 0
+        detail = {"output": "agency-detail.children", "outputs": {"id": "agency-detail", "property": "children"},
+                  "inputs": [{"id": "agency-selected", "property": "data", "value": theirs.ticket},
+                             {"id": "agency-version", "property": "data", "value": 0}],
+                  "state": [{"id": "agency-pick", "property": "value", "value": "PUPR"}],
+                  "changedPropIds": ["agency-selected.data"]}
+        response = tab.callback(detail)
+        assert response.status == 403 and "berlubang" not in response.text()
+        accept = _agency_act_payload(theirs.ticket)
+        response = tab.callback(accept)
+        assert "berlubang" not in response.text()
+        assert services.queue.get(theirs.ticket).status == "ASSIGNED"  # refused: nothing changed
+        response = tab.callback(_agency_act_payload(mine.ticket))
+        assert response.status == 200
+        assert services.queue.get(mine.ticket).status == "ACCEPTED"
+        tab.shot("agency-officer")
+    finally:
+        tab.close()
+
+
+def _agency_act_payload(ticket):
+    inputs = [("agency-accept", "n_clicks", 1), ("agency-progress", "n_clicks", None),
+              ("agency-resolve", "n_clicks", None), ("agency-transfer", "n_clicks", None),
+              ("agency-extension", "n_clicks", None), ("agency-explain", "n_clicks", None),
+              ("agency-evidence", "contents", None)]
+    states = [("agency-selected", "data", ticket), ("agency-progress-note", "value", None),
+              ("agency-resolve-note", "value", None), ("agency-transfer-to", "value", None),
+              ("agency-transfer-reason", "value", None), ("agency-ext-stage", "value", "resolve"),
+              ("agency-ext-minutes", "value", None), ("agency-reason-code", "value", "workload"),
+              ("agency-reason-text", "value", None), ("agency-evidence", "filename", None),
+              ("agency-version", "data", 0)]
+    return {"output": "..agency-feedback.children...agency-version.data..",
+            "outputs": [{"id": "agency-feedback", "property": "children"},
+                        {"id": "agency-version", "property": "data"}],
+            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+            "state": [{"id": i, "property": p, "value": v} for i, p, v in states],
+            "changedPropIds": ["agency-accept.n_clicks"]}
+
+
+def test_state_changing_requests_need_the_csrf_token(browser, live):
+    tab = Page(browser, live["base"], "op1")
+    try:
+        tab.open("/operator", "#operator-queue-table")
+        response = tab.page.request.post(live["base"] + "/_dash-update-component",
+                                         data=json.dumps(_operator_act_payload("TLR-2026-000001")),
+                                         headers={"Content-Type": "application/json"})
+        assert response.status == 400
+    finally:
+        tab.close()
