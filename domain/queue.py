@@ -296,11 +296,12 @@ class QueueService:
             ))
         return Page(items, total or 0, page, per_page)
 
-    def due_before(self, moment: datetime, limit: int = 1000) -> list[SlaClock]:
-        """Open, unbreached clocks falling due before `moment`: a range scan of ix_sla_clocks_open_due."""
+    def due_before(self, moment: datetime, limit: int = 1000) -> list:
+        """Open, unbreached clocks falling due before `moment`, soonest first: rows of (id, report_id,
+        stage, due_at) from a range scan of the partial index ix_sla_clocks_open_due."""
         with self.sessions() as s:
-            return list(s.scalars(
-                select(SlaClock)
+            return list(s.execute(
+                select(SlaClock.id, SlaClock.report_id, SlaClock.stage, SlaClock.due_at)
                 .where(SlaClock.due_at < moment, SlaClock.met_at.is_(None), SlaClock.cancelled_at.is_(None),
                        SlaClock.paused_at.is_(None), SlaClock.breached_at.is_(None))
                 .order_by(SlaClock.due_at).limit(limit)
