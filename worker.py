@@ -82,6 +82,21 @@ def catch_up(services) -> None:
     sla_catch_up(services)
 
 
+def check_configuration(services) -> None:
+    """Refuse to start with a broken escalation ladder (data/escalation.yaml): say which field."""
+    from domain.lifecycle import DomainError
+
+    try:
+        from routing.timers import sweep_for
+    except ImportError:
+        return
+    try:
+        sweep_for(services)
+    except DomainError as exc:
+        log.critical("cannot start the worker: %s", exc)
+        raise SystemExit(f"error: {exc}") from None
+
+
 # ---------------------------------------------------------------- the worker lock
 class PostgresWorkerLock:
     """A session-level advisory lock on a connection of its own; the server frees it when the
@@ -204,6 +219,7 @@ class ActiveWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        check_configuration(self.services)
         if self.blocking:
             _log_to_stderr()
             if threading.current_thread() is threading.main_thread():

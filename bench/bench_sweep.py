@@ -101,11 +101,23 @@ def bulk_reports(engine, count: int, *, prefix: str, first_due: datetime, spread
                 f"{due}, {warn}, {warned_sql.replace('warn_at_value', warn)}, 0, 0 "
                 f"FROM reports r WHERE r.channel = 'bench' AND r.ticket LIKE '{prefix}-%'"),
                 {"due_base": due_base})
-    if dialect == "postgresql":
+    settle(engine)
+    return time.perf_counter() - started
+
+
+def settle(engine) -> None:
+    """After a bulk load: write the WAL back into the database (SQLite) or refresh the planner's
+    statistics (PostgreSQL), as a database that grew over months would be; else the first sweep pays."""
+    if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("ANALYZE reports"))
             conn.execute(text("ANALYZE sla_clocks"))
-    return time.perf_counter() - started
+        return
+    raw = engine.raw_connection()  # outside SQLAlchemy's transaction (the engine begins IMMEDIATE)
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        raw.close()
 
 
 def services_for(url: str) -> Services:
@@ -128,16 +140,19 @@ def bench_sweep_time(url: str, size: int) -> dict:
         result = sweep.sweep()
         idle.append(time.perf_counter() - started)
         assert result.recorded == 0
-    # 100 deadlines falling due at once: what one sweep costs when it has work
-    bulk_reports(services.engine, 100, prefix="DUE", first_due=utcnow() - timedelta(seconds=5), spread_seconds=1,
-                 target_minutes=360, warned=True)
-    started = time.perf_counter()
-    result = sweep.sweep()
-    busy = time.perf_counter() - started
-    assert result.breaches == 100, result
+    # 100 deadlines falling due at once: what one sweep costs when it has work (5 rounds)
+    busy = []
+    for round_ in range(5):
+        bulk_reports(services.engine, 100, prefix=f"DUE{round_}", first_due=utcnow() - timedelta(seconds=5),
+                     spread_seconds=1, target_minutes=360, warned=True)
+        started = time.perf_counter()
+        result = sweep.sweep()
+        busy.append(time.perf_counter() - started)
+        assert result.breaches == 100, result
     services.engine.dispose()
     return {"size": size, "build_s": build, "idle_median_ms": statistics.median(idle) * 1000,
-            "idle_p99_ms": sorted(idle)[int(len(idle) * 0.99) - 1] * 1000, "busy_100_ms": busy * 1000}
+            "idle_max_ms": max(idle) * 1000, "busy_median_ms": statistics.median(busy) * 1000,
+            "busy_max_ms": max(busy) * 1000}
 
 
 # ---------------------------------------------------------------- latency
@@ -199,15 +214,16 @@ def main() -> None:
     backend = "postgresql" if args.url.startswith("postgresql") else "sqlite"
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         print(f"SLA sweep benchmark on {backend}")
-        print(f"{'open reports':>13} {'build s':>8} {'idle sweep ms (median/p99)':>27} {'sweep with 100 due ms':>22}")
+        print(f"{'open reports':>13} {'build s':>8} {'idle sweep ms (median / max of 50)':>35} "
+              f"{'sweep with 100 due ms (median / max of 5)':>42}")
         for size in [int(s) for s in args.sizes.split(",") if s]:
             url, drop = fresh_database(args.url, Path(tmp))
             try:
                 r = bench_sweep_time(url, size)
             finally:
                 drop()
-            print(f"{r['size']:>13,} {r['build_s']:>8.1f} {r['idle_median_ms']:>14.2f} / {r['idle_p99_ms']:<10.2f}"
-                  f" {r['busy_100_ms']:>22.1f}", flush=True)
+            print(f"{r['size']:>13,} {r['build_s']:>8.1f} {r['idle_median_ms']:>22.2f} / {r['idle_max_ms']:<10.2f}"
+                  f" {r['busy_median_ms']:>30.1f} / {r['busy_max_ms']:<10.1f}", flush=True)
         url, drop = fresh_database(args.url, Path(tmp))
         try:
             r = bench_latency(url, args.latency_open, args.latency_due, args.window)

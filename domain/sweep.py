@@ -21,7 +21,7 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.actors import Actor
@@ -82,6 +82,7 @@ class SlaSweep:
         self.notify = notify  # the queue's listeners: fn(session, report, event_type, details)
         self.batch = batch
         self._reference: tuple[float, dict[str, tuple[str, Contact]], dict[str, str]] | None = None
+        self._outbox: list[dict] = []  # rows of the current pass (one pass at a time per SlaSweep)
 
     # ------------------------------------------------------------ entry points
     def sweep(self) -> SweepResult:
@@ -119,6 +120,7 @@ class SlaSweep:
         # Guarded updates and inserts go through the connection (Core): no autoflush and no ORM
         # bookkeeping per clock; the events and outbox rows added to the session are flushed once.
         conn = s.connection()
+        self._outbox = []
         for kind, step in (("warnings", self._warn), ("breaches", self._breach), ("escalations", self._escalate)):
             rows = self._due(s, kind, now)
             more = more or len(rows) >= self.batch
@@ -129,17 +131,28 @@ class SlaSweep:
                 report = reports[row.report_id]
                 if not careful:
                     done, sent = step(s, conn, row, report, now)
+                    if len(self._outbox) >= 1000:
+                        self._write_outbox(conn)
                 else:
                     try:
                         with s.begin_nested():
                             done, sent = step(s, conn, row, report, now)
+                            self._write_outbox(conn)
                             s.flush()
                     except Exception:  # noqa: BLE001
+                        self._outbox = []
                         log.exception("SLA sweep skipped clock %s of %s", row.id, report.ticket)
                         continue
                 setattr(result, kind, getattr(result, kind) + done)
                 result.notifications += sent
+            self._write_outbox(conn)
         return result, more
+
+    def _write_outbox(self, conn) -> None:
+        """The notifications of this pass in one multi-row INSERT (part of the pass's transaction)."""
+        if self._outbox:
+            conn.execute(insert(OutboxMessage), self._outbox)
+            self._outbox = []
 
     def _due(self, s: Session, kind: str, now: datetime) -> list:
         index, condition, order = _DUE_QUERIES[kind]
@@ -228,13 +241,14 @@ class SlaSweep:
             }
             message = self.ladder.render(level.name, values)
             for recipient in recipients:
-                s.add(OutboxMessage(
+                self._outbox.append(dict(
                     report_id=report.id, channel=recipient.channel, recipient=recipient.address,
                     template=f"sla_{level.name}"[:64], subject=message.subject if recipient.channel == "email" else None,
                     body=message.body, status="pending", attempts=0, next_attempt_at=now, created_at=now,
                     payload={"kind": "sla", "ticket": report.ticket, "stage": row.stage, "level": level.name,
                              "role": recipient.role, "agency": agency_code, "due_at": isoformat(row.due_at),
                              "fell_due_at": isoformat(fell_due_at), "values": values},
+                    last_error=None, provider_id=None, delivery_status=None, sent_at=None,
                 ))
         if unreachable:
             log.warning("%s %s %s: no contact for %s", report.ticket, row.stage, level.name, ", ".join(unreachable))

@@ -187,3 +187,17 @@ def test_a_worker_started_after_downtime_records_what_fell_due_with_its_true_tim
     for _, fell, rec in during_downtime:
         assert rec >= down_from and rec - fell > timedelta(seconds=1)  # recorded late, at its true time
     assert "catch-up recorded" in second.text()
+
+
+def test_a_broken_escalation_ladder_stops_the_worker_with_the_field_named(services, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(services.settings.data_dir, data, ignore=shutil.ignore_patterns("*.db*", "attachments"))
+    text_ = (data / "escalation.yaml").read_text(encoding="utf-8").replace("at: 150%", "at: lots")
+    (data / "escalation.yaml").write_text(text_, encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": services.settings.database_url, "DATA_DIR": str(data)}
+    done = subprocess.run([sys.executable, "app.py", "worker"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "escalations[0].at" in done.stderr and "Traceback" not in done.stderr
