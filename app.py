@@ -58,7 +58,7 @@ class Services:
     @cached_property
     def queue(self) -> QueueService:
         queue = QueueService(self.sessions, self.sla, clock=self.clock, ticket_prefix=self.settings.ticket_prefix,
-                             classifier=_load_classifier(self.settings))
+                             classifier=_load_classifier(self.settings, self.engine))
         queue.listeners.extend(_plugin_listeners(self))
         return queue
 
@@ -74,13 +74,17 @@ class Services:
         return added
 
 
-def _load_classifier(settings: Settings):
-    """The routing engine when it is installed (routing/), else None: reports then wait in triage."""
+def _load_classifier(settings: Settings, engine=None):
+    """The routing engine when it is installed (routing/), else None: reports then wait in triage.
+    Kelurahan boundaries imported with `geo import` (areas.boundary_geojson) resolve coordinates."""
     try:
         from routing.adapter import RouterClassifier
+        from routing.engine import Router
+        from routing.geo import polygons_from_db
     except ImportError:
         return None
-    return RouterClassifier.load(settings.data_dir)
+    polygons = polygons_from_db(engine) if engine is not None else None
+    return RouterClassifier(Router.load(settings.data_dir, polygons or None))
 
 
 def _plugin_listeners(services: Services) -> list:
@@ -249,6 +253,8 @@ def _register_plugins() -> None:
         routing_cli = None
     if routing_cli is not None:
         cli.add_typer(routing_cli, name="routing")
+        from routing.cli import geo_cli
+        cli.add_typer(geo_cli, name="geo")
         for name in ("classify",):
             command = next((c for c in routing_cli.registered_commands if (c.name or c.callback.__name__) == name),
                            None)

@@ -445,3 +445,52 @@ Index(
         "met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL AND next_check_at IS NOT NULL"
     ),
 )
+
+
+# ---------------------------------------------------------------- routing on the queue (migration 0005_routing)
+class IncidentAlert(Base):
+    """Several reports of one category in one kelurahan within an hour: one alert for the wall display.
+    At most one open alert per (category, kelurahan); it closes after a quiet period (routing/incidents.py)."""
+
+    __tablename__ = "incident_alerts"
+    __table_args__ = (
+        Index("uq_incident_alerts_open", "category_code", "kelurahan_code", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_incident_alerts_status_last_at", "status", "last_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    kelurahan_code: Mapped[str] = mapped_column(ForeignKey("areas.kode"))
+    kecamatan: Mapped[Optional[str]] = mapped_column(String(64))
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    report_count: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
+    first_report_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reports.id"))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[Optional[datetime]]
+
+
+class RoutingCorrection(Base):
+    """An operator's correction of a routing decision (category, agency, priority, location, kind, merge):
+    the labelled examples `routing export-corrections` writes for `routing evaluate`."""
+
+    __tablename__ = "routing_corrections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    field: Mapped[str] = mapped_column(String(16))
+    before: Mapped[Optional[Any]] = mapped_column(JSON)  # the value before the change
+    after: Mapped[Optional[Any]] = mapped_column(JSON)
+    proposed: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)  # what routing proposed at intake
+    event_type: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+# Duplicate candidates and incident counts: index range scans over a time window (migration 0005_routing).
+Index("ix_reports_category_received", Report.category_code, Report.received_at)
+Index("ix_reports_category_kelurahan_received", Report.category_code, Report.kelurahan_code, Report.received_at)
+Index("ix_reports_merged_into_id", Report.merged_into_id, sqlite_where=text("merged_into_id IS NOT NULL"),
+      postgresql_where=text("merged_into_id IS NOT NULL"))

@@ -18,6 +18,11 @@ from ingest.config import ChannelConfig
 from ingest.outbox import enqueue, new_message_id
 from ingest.templates import Templates
 
+try:
+    from routing.duplicates import reporters_of
+except ImportError:  # without the routing engine there are no merged duplicates to answer
+    reporters_of = None
+
 # Which template a recorded change sends (None: the change is internal, the citizen is not told).
 MILESTONES = {
     "received": "received",
@@ -31,6 +36,7 @@ MILESTONES = {
     "ask_citizen": "ask_citizen",
     "reopen": "reopened",
 }
+ANSWER_EVERY_REPORTER = {"resolve"}  # merged duplicates' citizens hear of the incident's resolution
 SILENT_REJECTIONS = {"spam", "prank"}  # no answer to spam and pranks
 NO_RECEIPT_CHANNELS = {"call112"}  # the caller is on the line with a call-taker
 
@@ -54,11 +60,26 @@ class CitizenNotifier:
             return
         values = self._values(session, report, event_type, details)
         rendered = self.templates.render(template, **values)
-        payload = {"thread": route.get("thread", {})}
-        if route["channel"] == "email":
-            payload["message_id"] = new_message_id(self.email_domain)
-        enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
-                subject=rendered.subject, template=template, report=report, now=self.clock(), payload=payload)
+        sent = set()
+        for target, route in self._recipients(session, report, event_type, route):
+            if (route["channel"], route["to"]) in sent:
+                continue  # one citizen who reported twice is answered once
+            sent.add((route["channel"], route["to"]))
+            payload = {"thread": route.get("thread", {})}
+            if route["channel"] == "email":
+                payload["message_id"] = new_message_id(self.email_domain)
+            enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
+                    subject=rendered.subject, template=template, report=target, now=self.clock(), payload=payload)
+
+    @staticmethod
+    def _recipients(session, report: Report, event_type: str, route: dict):
+        """The report's citizen and, on resolution, every citizen whose report was merged into it."""
+        yield report, route
+        if event_type in ANSWER_EVERY_REPORTER and reporters_of is not None:
+            for other in reporters_of(session, report):
+                other_route = reply_route_of(other) if other.id != report.id and not other.is_demo else None
+                if other_route is not None:
+                    yield other, other_route
 
     def _values(self, session, report: Report, event_type: str, details: dict) -> dict:
         agency = session.get(Agency, report.agency_code)

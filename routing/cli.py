@@ -50,3 +50,86 @@ def evaluate(
     """Accuracy per field and confusion matrices for category and agency on a labelled file."""
     router = _router(data_dir)
     typer.echo(report(run_evaluation(router, load_labelled(file)), misses=misses))
+
+
+# ---------------------------------------------------------------- on the stored queue (need the database)
+def _services():
+    from app import Services
+    from domain.config import Settings
+
+    services = Services(Settings.from_env())
+    services.init_db()
+    return services
+
+
+@routing_cli.command("export-corrections")
+def export_corrections(
+    file: Path = typer.Argument(..., dir_okay=False, help="JSON lines to write (- for stdout)"),
+    since: Optional[str] = typer.Option(None, "--since", help="only corrections from this ISO date/time on"),
+) -> None:
+    """Write the operators' corrections as a labelled set for `routing evaluate`."""
+    from .corrections import export_corrections as write
+    from .engine import parse_time
+
+    try:
+        start = parse_time(since) if since else None
+    except ValueError:
+        typer.echo(f"error: --since {since!r} is not an ISO 8601 date/time", err=True)
+        raise typer.Exit(2)
+    services = _services()
+    try:
+        out = sys.stdout if str(file) == "-" else open(file, "w", encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot write {file}: {exc.strerror}", err=True)
+        raise typer.Exit(1)
+    try:
+        with services.sessions() as s:
+            count = write(s, out, since=start)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    typer.echo(f"{count} labelled report(s) written", err=True)
+
+
+geo_cli = typer.Typer(help="Kelurahan boundaries for point-in-polygon location.", no_args_is_help=True)
+
+
+def _props(value: Optional[str], default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip()) if value else default
+
+
+@geo_cli.command("import")
+def geo_import(
+    file: Path = typer.Argument(..., help="GeoJSON FeatureCollection of kelurahan polygons (lon, lat)"),
+    code_prop: Optional[str] = typer.Option(None, "--code-prop", help="property(ies) with the Kemendagri code, "
+                                            "comma-separated (default: kode,KDEPUM)"),
+    kelurahan_prop: Optional[str] = typer.Option(None, "--kelurahan-prop", help="property(ies) with the kelurahan "
+                                                 "name (default: kelurahan,nama,WADMKD)"),
+    kecamatan_prop: Optional[str] = typer.Option(None, "--kecamatan-prop", help="property(ies) with the kecamatan "
+                                                 "name (default: kecamatan,WADMKC)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="match and report, store nothing"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="list every unmatched feature"),
+) -> None:
+    """Store each matched kelurahan boundary; the classifier then locates coordinates by point-in-polygon
+    (restart the app and the worker to load new boundaries)."""
+    from .geo import GeoImportError, import_boundaries, load_features
+
+    try:
+        features = load_features(file)
+    except GeoImportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    services = _services()
+    with services.sessions.begin() as s:
+        result = import_boundaries(
+            s, features, code_props=_props(code_prop, ("kode", "KDEPUM")),
+            kel_props=_props(kelurahan_prop, ("kelurahan", "nama", "WADMKD")),
+            kec_props=_props(kecamatan_prop, ("kecamatan", "WADMKC")), dry_run=dry_run)
+    typer.echo(f"matched: {sum(result.matched.values())} feature(s) -> {len(result.matched)} kelurahan")
+    typer.echo(f"unmatched: {len(result.unmatched)}")
+    for index, why in result.unmatched[: None if verbose else 20]:
+        typer.echo(f"  feature {index}: {why}")
+    if not verbose and len(result.unmatched) > 20:
+        typer.echo(f"  ... {len(result.unmatched) - 20} more (--verbose lists them all)")
+    if dry_run:
+        typer.echo("dry run: nothing stored")
