@@ -61,11 +61,12 @@ def ping_pong(limit: int = 200) -> list[dict]:
 
 def league(start: datetime) -> list[dict]:
     """Per agency over a period: volume, median-ish times (averages in SQL), SLA compliance, satisfaction."""
+    agency = func.coalesce(Report.agency_code, "-")  # expressions keep the planner on the period's range
     accept = (select(SlaClock.report_id, SlaClock.met_at, SlaClock.due_at, SlaClock.started_at)
               .where(SlaClock.stage == "dispatch").subquery())
     with services().sessions() as s:
         rows = s.execute(
-            select(Report.agency_code, func.count(),
+            select(agency, func.count(),
                    func.sum(case((Report.status.in_(OPEN), 1), else_=0)),
                    func.avg(_minutes(accept.c.met_at, accept.c.started_at)),
                    func.avg(case((Report.resolved_at.is_not(None), _minutes(Report.resolved_at, Report.received_at)))),
@@ -73,7 +74,7 @@ def league(start: datetime) -> list[dict]:
                    func.sum(case((accept.c.met_at.is_not(None), 1), else_=0)),
                    func.avg(Report.satisfaction))
             .outerjoin(accept, accept.c.report_id == Report.id)
-            .where(Report.received_at >= start).group_by(Report.agency_code)
+            .where(Report.received_at >= start).group_by(agency)
         ).all()
     out = []
     for code, n, open_, accept_min, resolve_min, on_time, decided, sat in rows:
@@ -86,7 +87,7 @@ def league(start: datetime) -> list[dict]:
 
 
 def counts_by(column_name: str, start: datetime, limit: int = 30) -> list[tuple[str, int]]:
-    column = getattr(Report, column_name)
+    column = func.coalesce(getattr(Report, column_name), "-")  # an expression: keep to the period's range
     with services().sessions() as s:
         return [(k or "-", n) for k, n in s.execute(
             select(column, func.count()).where(Report.received_at >= start).group_by(column)
@@ -136,10 +137,11 @@ def satisfaction(start: datetime) -> dict:
 
 def recurring(start: datetime, limit: int = 10) -> list[dict]:
     place = func.coalesce(Report.kelurahan_code, Report.kecamatan)
+    category = func.coalesce(Report.category_code, "-")
     with services().sessions() as s:
-        rows = s.execute(select(Report.category_code, place, func.count())
+        rows = s.execute(select(category, place, func.count())
                          .where(Report.received_at >= start, Report.category_code.is_not(None), place.is_not(None))
-                         .group_by(Report.category_code, place).having(func.count() >= 3)
+                         .group_by(category, place).having(func.count() >= 3)
                          .order_by(func.count().desc()).limit(limit)).all()
     return [{"category": c, "place": p, "reports": n} for c, p, n in rows]
 

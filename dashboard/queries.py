@@ -83,8 +83,9 @@ def compute_wall(moment: datetime) -> dict:
                         .where(SlaClock.met_at >= day_start)).one()
         missed_open = s.scalar(select(func.count()).select_from(SlaClock).where(
             RUNNING, SlaClock.due_at >= day_start, SlaClock.due_at < moment)) or 0
-        channels = s.execute(select(Report.channel, func.count()).where(Report.received_at >= day_start)
-                             .group_by(Report.channel).order_by(func.count().desc())).all()
+        channel = func.lower(Report.channel)  # an expression: the planner keeps to the received_at range
+        channels = s.execute(select(channel, func.count()).where(Report.received_at >= day_start)
+                             .group_by(channel).order_by(func.count().desc())).all()
         ticker = _ticker(s)
         incidents = _incidents(s, moment)
         calls = _calls_in_progress(s, moment)

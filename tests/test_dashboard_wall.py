@@ -1,0 +1,57 @@
+"""The wall's figures from SQL aggregates, its change token, and the masking of personal data."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dashboard import context, queries
+from dashboard.masking import mask_text
+from domain.actors import Actor
+from domain.intake import IncomingReport
+
+
+def _submit(queue, n, **extra):
+    data = {"channel": "web", "external_id": f"wall-{n}", "text": f"laporan {n}",
+            "received_at": queue.clock().isoformat(), **extra}
+    return queue.submit(IncomingReport.from_dict(data)).report
+
+
+def test_wall_counts_open_new_breached_and_at_risk(services, queue, workflow, clock):
+    context.set_services(services)
+    old = _submit(queue, 1, category="ROAD", agency="PUPR", priority="P3")
+    clock.advance(hours=5)  # P3 acknowledges within 6 h: 5 h gone is in the last quarter
+    _submit(queue, 2, category="FIRE", agency="DAMKAR", priority="P1")
+    snap = queries.compute_wall(clock())
+    assert snap["kpi"]["open"] == 2 and snap["kpi"]["new_hour"] == 1
+    assert snap["kpi"]["at_risk"] == 1 and snap["kpi"]["breached"] == 0
+    clock.advance(minutes=10)  # P1 acknowledge (5 min) is now overdue
+    snap = queries.compute_wall(clock())
+    assert snap["kpi"]["breached"] == 1 and snap["agencies"]["DAMKAR"]["red"] == 1
+    assert snap["agencies"]["PUPR"] == {"open": 1, "red": 0, "amber": 1, "green": 0}
+    workflow.reject(old.ticket, Actor("op", "operator"), "spam")
+    assert queries.compute_wall(clock())["kpi"]["open"] == 1
+
+
+def test_change_token_moves_with_every_recorded_change(services, queue, clock):
+    context.set_services(services)
+    before = queries.change_token(clock())
+    assert queries.change_token(clock()) == before
+    _submit(queue, 3)
+    after = queries.change_token(clock())
+    assert after != before
+    snap = queries.wall_snapshot(after, clock())
+    assert snap is queries.wall_snapshot(after, clock())  # cached: not recomputed
+    assert queries.change_token(clock() + timedelta(seconds=queries.TIME_BUCKET_SECONDS)) != after
+
+
+def test_ticker_masks_phone_numbers_emails_and_the_citizens_name(services, queue, clock):
+    context.set_services(services)
+    _submit(queue, 4, text="Saya Sutrisno, WA 0812 3456 7890, email sutrisno.w@mail.co.id. Lampu mati",
+            citizen={"name": "Sutrisno Wibowo", "phone": "+6281234567890"})
+    item = queries.compute_wall(clock())["ticker"][0]
+    assert "0812" not in item["text"] and "@" not in item["text"] and "Sutrisno" not in item["text"]
+    assert "Lampu mati"[:5] in item["text"] or len(item["text"]) == 90
+
+
+def test_mask_text_keeps_short_numbers():
+    assert mask_text("RT 03 RW 05 no 12") == "RT 03 RW 05 no 12"
+    assert mask_text("call +62 812-3456-7890 now") == "call [telepon] now"
