@@ -21,7 +21,7 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, column, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.actors import Actor
@@ -45,6 +45,12 @@ _DUE_QUERIES = {
     "breaches": ("ix_sla_clocks_open_due", "due_at < :now AND breached_at IS NULL", "due_at"),
     "escalations": ("ix_sla_clocks_open_next_check", "next_check_at <= :now AND next_check_at IS NOT NULL",
                     "next_check_at"),
+}
+# What is still to come after :now, on the same indexes (for waking up on the next deadline).
+_UPCOMING = {
+    "warnings": "warn_at > :now AND warned_at IS NULL",
+    "breaches": "due_at >= :now AND breached_at IS NULL",
+    "escalations": "next_check_at > :now AND next_check_at IS NOT NULL",
 }
 _CLOCK_COLUMNS = (SlaClock.id, SlaClock.report_id, SlaClock.stage, SlaClock.calendar, SlaClock.started_at,
                   SlaClock.target_minutes, SlaClock.due_at, SlaClock.warn_at, SlaClock.paused_seconds,
@@ -93,6 +99,39 @@ class SlaSweep:
             total += result
             if not more or result.recorded == 0:
                 return total
+
+    def sweep_through(self, seconds: float = 0.9, sleep: Callable[[float], None] = time.sleep) -> SweepResult:
+        """Sweep now, then wake again exactly when the next level falls due within `seconds`: the
+        worker's one-second job, with detection latency set by the deadlines, not by the tick."""
+        ends = time.monotonic() + seconds
+        total = self.sweep()
+        while True:
+            now = self.clock()
+            upcoming = self.next_due(now)
+            if upcoming is None:
+                return total
+            wait = max(0.0, (upcoming - now).total_seconds()) + 0.002
+            if time.monotonic() + wait >= ends:
+                return total
+            sleep(wait)
+            if self.clock() == now:  # a stopped clock (tests, simulations): nothing new can fall due
+                return total
+            total += self.sweep()
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """The earliest warning, breach or escalation still to come after `now` (three index probes)."""
+        with self.sessions() as s:
+            dialect = s.get_bind().dialect.name
+            times = []
+            for kind, (index, _, order) in _DUE_QUERIES.items():
+                hint = f" INDEXED BY {index}" if dialect == "sqlite" else ""
+                after = _UPCOMING[kind]
+                statement = text(f"SELECT {order} FROM sla_clocks{hint} WHERE {after} AND {_OPEN_SQL} "
+                                 f"ORDER BY {order} LIMIT 1").bindparams(bindparam("now", type_=UTCDateTime()))
+                value = s.execute(statement.columns(column(order, UTCDateTime())), {"now": now}).scalar()
+                if value is not None:
+                    times.append(value)
+        return min(times, default=None)
 
     def catch_up(self) -> SweepResult:
         """Run on becoming the active worker: records what fell due while no worker ran (true times)."""

@@ -313,3 +313,24 @@ def test_sweep_queries_are_index_range_scans(services, sweep, clock, index):
             cur.execute(f"EXPLAIN {statement}", parameters)
             plan = " ".join(r[0] for r in cur.fetchall())
             assert index in plan, plan
+
+
+def test_the_sweep_wakes_on_the_next_deadline_within_its_second(services, sweep, clock):
+    t0 = clock()
+    report = submit(services.queue, received_at=t0)
+    due = t0 + timedelta(minutes=5)
+    clock.now = due - timedelta(seconds=0.4)
+    slept = []
+
+    def sleep(seconds):  # a fake sleep that moves the frozen clock
+        slept.append(seconds)
+        clock.advance(seconds=seconds)
+
+    assert sweep.next_due(clock()) == due
+    result = sweep.sweep_through(0.9, sleep=sleep)
+    assert result.breaches == 1 and len(slept) == 1
+    rows = {level: rec for stage, level, _, rec in breaches(services, report.id) if stage == "acknowledge"}
+    assert timedelta(0) < rows["breach"] - due < timedelta(milliseconds=10)
+    # the next level (150%, 2.5 minutes later) is beyond this second: no more sleeping
+    assert sweep.next_due(clock()) == t0 + timedelta(minutes=7, seconds=30)
+    assert sweep.sweep_through(0.9, sleep=sleep).recorded == 0 and len(slept) == 1
