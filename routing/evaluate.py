@@ -84,6 +84,8 @@ def load_labelled(path: Path) -> list[dict[str, Any]]:
 def confusion_table(counts: Counter) -> str:
     """Rows: expected; columns: predicted (only labels that occur)."""
     labels = sorted({e for e, _ in counts} | {p for _, p in counts})
+    if not labels:
+        return "(no labelled values)"
     short = {lab: lab[:7] for lab in labels}
     width = max(len(lab) for lab in labels) + 1
     head = " " * width + " ".join(f"{short[lab]:>7}" for lab in labels)

@@ -1,0 +1,90 @@
+"""Incident alerts for the wall: N reports of one category in one kelurahan within an hour raise one
+alert (not before), later reports extend it, a quiet pair closes it, a new burst opens a new one."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from domain.clock import UTC
+from domain.models import Event, IncidentAlert
+from routing.incidents import MIN_REPORTS, QUIET, active_incidents
+from tests.helpers import OPERATOR, incoming
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+TEXTS = [  # different wording and people, so most are not merged: the alert counts reports anyway
+    "Pohon tumbang menutup jalan di Cikokol", "ada pohon besar roboh di kelurahan Cikokol, jalan tertutup",
+    "Cikokol: pohon tumbang menimpa kabel listrik", "pohon tumbang lagi dekat sekolah di Cikokol",
+    "Cikokol pohon roboh menimpa motor",
+]
+
+
+def report_at(queue, clock, minutes: int, text: str, **kw):
+    clock.now = T0 + timedelta(minutes=minutes)
+    return queue.submit(incoming(channel="whatsapp", text=text, category=None, received_at=clock.now,
+                                 phone=f"+62812000{minutes:05d}", **kw)).report
+
+
+def alerts(services) -> list[IncidentAlert]:
+    with services.sessions() as s:
+        return list(s.scalars(select(IncidentAlert).order_by(IncidentAlert.id)))
+
+
+def test_alert_after_n_reports_and_not_before(services, queue, clock):
+    assert MIN_REPORTS == 3
+    first = report_at(queue, clock, 0, TEXTS[0])
+    assert first.category_code == "DISASTER" and first.kelurahan_code == "36.71.01.1005"
+    report_at(queue, clock, 10, TEXTS[1])
+    assert alerts(services) == []
+    with services.sessions() as s:
+        assert active_incidents(s, clock()) == []
+    third = report_at(queue, clock, 25, TEXTS[2])
+    [alert] = alerts(services)
+    assert (alert.category_code, alert.kelurahan_code, alert.report_count, alert.status) == \
+        ("DISASTER", "36.71.01.1005", 3, "open")
+    assert alert.first_at == T0 and alert.last_at == T0 + timedelta(minutes=25)
+    with services.sessions() as s:
+        [shown] = active_incidents(s, clock())
+        raised = s.scalar(select(Event).where(Event.type == "incident_alert"))
+    assert shown["count"] == 3 and shown["kelurahan"] == "Cikokol" and shown["kecamatan"] == "Tangerang"
+    assert shown["place"] == "Cikokol" and shown["last"] == "08:25" and shown["priority"] == alert.priority
+    assert raised.report_id == third.id and raised.actor == "system"
+
+    report_at(queue, clock, 50, TEXTS[3])
+    [alert] = alerts(services)
+    assert alert.report_count == 4 and alert.last_at == T0 + timedelta(minutes=50), "one open alert per pair"
+
+
+def test_reports_spread_over_more_than_an_hour_raise_nothing(services, queue, clock):
+    for minutes, text in zip((0, 40, 110), TEXTS):
+        report_at(queue, clock, minutes, text)
+    assert alerts(services) == []
+
+
+def test_other_kelurahan_or_category_does_not_count(services, queue, clock):
+    report_at(queue, clock, 0, TEXTS[0])
+    report_at(queue, clock, 5, TEXTS[1])
+    report_at(queue, clock, 10, "Pohon tumbang menutup jalan di Jatake")  # another kelurahan
+    report_at(queue, clock, 15, "Sampah menumpuk di Cikokol, bau sekali")  # another category
+    assert alerts(services) == []
+
+
+def test_rejected_reports_are_no_evidence(services, queue, workflow, clock):
+    spam = report_at(queue, clock, 0, TEXTS[0])
+    workflow.reject(spam.ticket, OPERATOR, "prank")
+    report_at(queue, clock, 5, TEXTS[1])
+    report_at(queue, clock, 10, TEXTS[2])
+    assert alerts(services) == []
+
+
+def test_quiet_pair_closes_and_a_new_burst_opens_a_new_alert(services, queue, clock):
+    for minutes, text in zip((0, 5, 10), TEXTS):
+        report_at(queue, clock, minutes, text)
+    later = 10 + int(QUIET.total_seconds() // 60) + 30
+    with services.sessions() as s:
+        assert active_incidents(s, T0 + timedelta(minutes=later)) == [], "quiet for longer than QUIET"
+    for offset, text in enumerate(TEXTS[2:5]):
+        report_at(queue, clock, later + offset, text)
+    old, new = alerts(services)
+    assert old.status == "closed" and old.report_count == 3
+    assert new.status == "open" and new.report_count == 3 and new.first_at == T0 + timedelta(minutes=later)
