@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from domain.actors import Actor
@@ -26,9 +26,11 @@ def resolve_citizens(
     known: dict[tuple[str, str], int] = {}
     for start in range(0, len(keys), 400):
         chunk = keys[start:start + 400]
+        wanted = set(chunk)
         known.update(((kind, value), cid) for kind, value, cid in session.execute(
-            select(CitizenIdentity.kind, CitizenIdentity.value, CitizenIdentity.citizen_id)
-            .where(tuple_(CitizenIdentity.kind, CitizenIdentity.value).in_(chunk))))
+            select(CitizenIdentity.kind, CitizenIdentity.value, CitizenIdentity.citizen_id).where(
+                CitizenIdentity.kind.in_({k[0] for k in chunk}), CitizenIdentity.value.in_({k[1] for k in chunk})))
+            if (kind, value) in wanted)
 
     stored = set(known)
     # Plan each info: an existing citizen ("known", id) or a citizen new in this batch ("new", index).

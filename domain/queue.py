@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -132,9 +132,13 @@ class QueueService:
         decided = [self._decide(item) for item in items]
         with self.sessions.begin() as s:
             keys = list({(i.channel, i.external_id) for i in items})
-            existing = dict(((ch, ext), rid) for rid, ch, ext in s.execute(
-                select(Report.id, Report.channel, Report.external_id)
-                .where(tuple_(Report.channel, Report.external_id).in_(keys))))
+            # Two IN lists on the unique (channel, external_id) index (row-value IN is not planned
+            # as an index scan on PostgreSQL); exact pairs are picked out here.
+            wanted = set(keys)
+            existing = {(ch, ext): rid for rid, ch, ext in s.execute(
+                select(Report.id, Report.channel, Report.external_id).where(
+                    Report.channel.in_({k[0] for k in keys}), Report.external_id.in_({k[1] for k in keys})))
+                if (ch, ext) in wanted}
             fresh: dict[tuple[str, str], tuple[IncomingReport, dict]] = {}
             for item, decision in zip(items, decided):
                 key = (item.channel, item.external_id)
