@@ -193,7 +193,8 @@ def test_worker_killed_mid_batch_then_restarted_makes_exactly_one_report_per_mes
 
 
 def test_refused_recipient_fails_for_good_and_unreachable_smtp_is_retried(channels, mail_config, services, smtp):
-    deliver(mail_config, samples.plain(50, sender="ditolak@example.org"), samples.plain(51, sender="ok@example.org"))
+    deliver(mail_config, samples.plain(50, "Lampu PJU mati di Jl. Hasyim Ashari", sender="ditolak@example.org"),
+            samples.plain(51, "Got tersumbat di Perumnas 2, Cibodas", sender="ok@example.org"))
     channels.email.poll()
     smtp.refuse.add("ditolak@example.org")
     stats = channels.deliverer.deliver_due()
@@ -202,7 +203,7 @@ def test_refused_recipient_fails_for_good_and_unreachable_smtp_is_retried(channe
         failed = s.scalar(select(OutboxMessage).where(OutboxMessage.status == "failed"))
         assert failed.recipient == "ditolak@example.org" and "refused" in failed.last_error
     down = Channels(services, ChannelConfig(smtp_host="127.0.0.1", smtp_port=1, smtp_starttls=False))
-    deliver(mail_config, samples.plain(52, sender="nanti@example.org"))
+    deliver(mail_config, samples.plain(52, "Parkir liar di depan Stasiun Tangerang", sender="nanti@example.org"))
     channels.email.poll()
     stats = down.deliverer.deliver_due()
     assert stats.retried == 1

@@ -1,0 +1,182 @@
+"""Benchmark: signed WhatsApp webhooks over loopback to the app under gunicorn (2 workers).
+
+    python bench/bench_webhooks.py [--requests 20000] [--repeat-share 0.2] [--backend postgresql|sqlite|both]
+
+Each run starts `gunicorn app:server` on a fresh database (PostgreSQL: a throwaway schema on
+BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; SQLite: a temp file), sends
+the requests from 16 client threads with keep-alive connections (a share of them are redeliveries of
+an earlier MessageSid, as Twilio retries), and prints requests/s, p50 and p99 latency, and the number
+of reports created, which must equal the number of distinct MessageSids.
+Target on a 2-core machine: >= 300 requests/s with p99 < 150 ms on PostgreSQL.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+TOKEN = "bench-twilio-token"
+PUBLIC = "https://bench.example.go.id"
+PATH = "/webhooks/twilio/whatsapp"
+THREADS = 16
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_requests(total: int, repeat_share: float, seed: int = 7) -> tuple[list[tuple[bytes, str]], int]:
+    rnd = random.Random(seed)
+    validator = RequestValidator(TOKEN)
+    distinct = int(total * (1 - repeat_share))
+    bodies = []
+    for i in range(distinct):
+        form = {"MessageSid": f"SMbench{i:08d}", "AccountSid": "AC" + "0" * 32, "From": f"whatsapp:+62812{i:08d}",
+                "To": "whatsapp:+14155238886", "WaId": f"62812{i:08d}", "ProfileName": "Bench",
+                "Body": rnd.choice(["banjir di Ciledug", "jalan rusak di Karawaci", "lampu jalan mati di Cipondoh",
+                                    "sampah menumpuk di Pasar Anyar"]), "NumMedia": "0"}
+        bodies.append((urlencode(form).encode(), validator.compute_signature(PUBLIC + PATH, form)))
+    requests = bodies + [rnd.choice(bodies) for _ in range(total - distinct)]
+    rnd.shuffle(requests)
+    return requests, distinct
+
+
+def database(backend: str) -> tuple[str, callable]:
+    if backend == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
+        return f"sqlite:///{path}", lambda: None
+    from sqlalchemy import text
+
+    from domain.db import make_engine
+    base = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+
+    def drop():
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    return f"{base}?options=-csearch_path%3D{schema}", drop
+
+
+def count_reports(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from domain.db import make_engine
+    from domain.models import Report
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(Report)).scalar_one()
+    engine.dispose()
+    return n
+
+
+def run(backend: str, total: int, repeat_share: float) -> dict:
+    url, cleanup = database(backend)
+    env = dict(os.environ, DATABASE_URL=url, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=PUBLIC,
+               TWILIO_ACCOUNT_SID="", PYTHONPATH=str(ROOT), DATA_DIR=str(ROOT / "data"))
+    subprocess.run([sys.executable, "app.py", "init-db"], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "app:server", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "-k", "gthread", "--threads", "4", "--log-level", "warning", "--keep-alive", "30"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("gunicorn did not start: " + server.stderr.read(4000).decode())
+                time.sleep(0.2)
+        requests, distinct = build_requests(total, repeat_share)
+        warm = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(4):  # let both workers load the app before the clock starts
+            warm.request("GET", "/open311/v2/services.json")
+            warm.getresponse().read()
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        lock = threading.Lock()
+        chunks = [requests[i::THREADS] for i in range(THREADS)]
+
+        def worker(chunk):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine, codes = [], {}
+            for body, signature in chunk:
+                start = time.perf_counter()
+                for attempt in range(3):
+                    try:
+                        conn.request("POST", PATH, body=body, headers={
+                            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+                        response = conn.getresponse()
+                        response.read()
+                        break
+                    except (http.client.HTTPException, OSError):
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                mine.append(time.perf_counter() - start)
+                codes[response.status] = codes.get(response.status, 0) + 1
+            with lock:
+                latencies.extend(mine)
+                for k, v in codes.items():
+                    statuses[k] = statuses.get(k, 0) + v
+
+        threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+        began = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(30)
+    latencies.sort()
+    reports = count_reports(url)
+    cleanup()
+    return {"backend": backend, "requests": total, "distinct_sids": distinct, "seconds": round(elapsed, 1),
+            "rps": round(total / elapsed), "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1), "statuses": statuses,
+            "reports": reports, "reports_match_sids": reports == distinct}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS", 20000)))
+    parser.add_argument("--repeat-share", type=float, default=0.2)
+    parser.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
+    args = parser.parse_args()
+    backends = ["postgresql", "sqlite"] if args.backend == "both" else [args.backend]
+    ok = True
+    for backend in backends:
+        r = run(backend, args.requests, args.repeat_share)
+        print(f"{r['backend']:<10} {r['requests']} requests ({r['distinct_sids']} distinct MessageSids) in "
+              f"{r['seconds']} s: {r['rps']} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+              f"statuses {r['statuses']}, reports created {r['reports']} "
+              f"({'matches' if r['reports_match_sids'] else 'DOES NOT MATCH'} the distinct MessageSids)")
+        ok &= r["reports_match_sids"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
