@@ -7,6 +7,7 @@ is not supported yet). Prints p50/p95 of each; targets: wall < 150 ms, executive
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -123,6 +124,8 @@ def main() -> None:
     report("wall refresh, nothing changed (token only)", timed(refresh, args.runs), 150)
     for period in ("30d", "365d"):
         report(f"executive panel, period {period}", timed(lambda: executive.panel(period), max(5, args.runs // 3)), 500)
+    services.engine.dispose()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
