@@ -61,7 +61,9 @@ def fetch_media(config: ChannelConfig, url: str, max_bytes: int, session: reques
                 ) -> tuple[bytes, str]:
     """Download one media file of a message (Twilio media URLs need the account's basic auth)."""
     http = session or requests
-    auth = (config.twilio_account_sid, config.twilio_auth_token) if config.twilio_account_sid else None
+    twilio_hosts = (config.twilio_api_base.rstrip("/") + "/", "https://api.twilio.com/")
+    auth = ((config.twilio_account_sid, config.twilio_auth_token)
+            if config.twilio_account_sid and url.startswith(twilio_hosts) else None)  # never leak it elsewhere
     with http.get(url, auth=auth, timeout=config.http_timeout_seconds, stream=True) as response:
         if response.status_code >= 300:
             raise http_error(response.status_code, "")
