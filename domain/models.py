@@ -148,6 +148,12 @@ class Report(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_reports_status_agency", "status", "agency_code"),
+        # The panels: resolutions in a period, a period's reports from the index alone, ping-pong.
+        Index("ix_reports_resolved_at", "resolved_at"),
+        Index("ix_reports_received_cover", "received_at", "agency_code", "channel", "status", "category_code",
+              "kecamatan"),
+        Index("ix_reports_transfer_count", "transfer_count", sqlite_where=text("transfer_count > 2"),
+              postgresql_where=text("transfer_count > 2")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket: Mapped[str] = mapped_column(String(32), unique=True)
@@ -246,6 +252,10 @@ class SlaClock(Base):
     __tablename__ = "sla_clocks"
     __table_args__ = (
         UniqueConstraint("report_id", "stage"),
+        # The wall: every open, running clock with what colours it.
+        Index("ix_sla_clocks_running", "report_id", "due_at", "warn_at",
+              sqlite_where=text("met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL"),
+              postgresql_where=text("met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL")),
         Index(
             "ix_sla_clocks_open_due",
             "due_at",
