@@ -504,3 +504,37 @@ Index("ix_reports_category_received", Report.category_code, Report.received_at)
 Index("ix_reports_category_kelurahan_received", Report.category_code, Report.kelurahan_code, Report.received_at)
 Index("ix_reports_merged_into_id", Report.merged_into_id, sqlite_where=text("merged_into_id IS NOT NULL"),
       postgresql_where=text("merged_into_id IS NOT NULL"))
+
+
+# ---------------------------------------------------------------- executive panel rollup (migration 0006_dashboard)
+class DashboardRollup(Base):
+    """Per WIB day and measure (agency, channel, category, kecamatan, hour, place, sla): counts and sums the
+    executive panel adds up instead of scanning a period of reports (dashboard/rollup.py keeps it)."""
+
+    __tablename__ = "dashboard_rollup"
+    __table_args__ = (UniqueConstraint("measure", "day", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in WIB
+    measure: Mapped[str] = mapped_column(String(12))
+    key: Mapped[str] = mapped_column(String(120))
+    received: Mapped[int] = mapped_column(Integer)
+    open: Mapped[int] = mapped_column(Integer)
+    resolved: Mapped[int] = mapped_column(Integer)  # resolved on this day (by resolved_at)
+    satisfaction_sum: Mapped[int] = mapped_column(Integer)
+    satisfaction_count: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    accepted_on_time: Mapped[int] = mapped_column(Integer)
+    sla_met: Mapped[int] = mapped_column(Integer)  # clocks met on this day (by met_at)
+    sla_on_time: Mapped[int] = mapped_column(Integer)
+    accept_histogram: Mapped[Optional[list[Any]]]
+    resolve_histogram: Mapped[Optional[list[Any]]]
+
+
+class DashboardRollupState(Base):
+    """Watermark of the rollup: events up to event_id are rolled up; days before complete_before are stored."""
+
+    __tablename__ = "dashboard_rollup_state"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    complete_before: Mapped[Optional[str]] = mapped_column(String(10))
+    updated_at: Mapped[datetime]
