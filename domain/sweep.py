@@ -4,21 +4,23 @@ Each pass reads only what is due, through three partial indexes on sla_clocks (a
   warnings     ix_sla_clocks_open_warn        warn_at <= now, open, not yet warned
   breaches     ix_sla_clocks_open_due         due_at < now, open, not yet breached
   escalations  ix_sla_clocks_open_next_check  next_check_at <= now, open (breached clocks only)
-For each hit it marks the clock with a guarded UPDATE (it only succeeds while the clock is still in the
+For each hit it locks the report (as the workflow does, report first; on PostgreSQL a report that
+someone is changing right now is skipped until the next pass), marks the clock with a guarded UPDATE (it only succeeds while the clock is still in the
 state that was read), then inserts the SlaBreach row (unique per report, stage and level), the event
 and the outbox notifications, all in one transaction. A clock the workflow met meanwhile, or that
 another sweeper handled, is left alone, so nothing is recorded twice even if two sweepers overlap.
 
 `fell_due_at` is the true time the level fell due; `recorded_at` the time the sweep saw it (later
-only when no worker was running). Pure domain code: the worker (worker.py) schedules `sweep`.
+only when no worker was running). Pure domain code: the worker (worker.py, via routing/timers.py)
+runs `sweep_through` every second, which also wakes exactly when the next level falls due.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Callable
 
 from sqlalchemy import bindparam, column, insert, select, text, update
@@ -167,7 +169,9 @@ class SlaSweep:
                 continue
             reports = self._reports(s, {row.report_id for row in rows})
             for row in rows:
-                report = reports[row.report_id]
+                report = reports.get(row.report_id)
+                if report is None:
+                    continue  # a user is changing this report right now: the next pass takes it
                 if not careful:
                     done, sent = step(s, conn, row, report, now)
                     if len(self._outbox) >= 1000:
@@ -206,7 +210,11 @@ class SlaSweep:
 
     @staticmethod
     def _reports(s: Session, ids: set[int]) -> dict[int, Report]:
-        return {r.id: r for r in s.scalars(select(Report).where(Report.id.in_(ids)))}
+        """The reports of the due clocks, locked in id order like the workflow locks them (report first,
+        then its clocks). On PostgreSQL a report another transaction holds is skipped, not waited for:
+        no deadlock with a user's change or with a second sweeper. SQLite serialises writers anyway."""
+        query = select(Report).where(Report.id.in_(ids)).order_by(Report.id)
+        return {r.id: r for r in s.scalars(query.with_for_update(skip_locked=True))}
 
     # ------------------------------------------------------------ the three steps
     def _warn(self, s: Session, conn, row, report: Report, now: datetime) -> tuple[int, int]:

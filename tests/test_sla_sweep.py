@@ -334,3 +334,21 @@ def test_the_sweep_wakes_on_the_next_deadline_within_its_second(services, sweep,
     # the next level (150%, 2.5 minutes later) is beyond this second: no more sleeping
     assert sweep.next_due(clock()) == t0 + timedelta(minutes=7, seconds=30)
     assert sweep.sweep_through(0.9, sleep=sleep).recorded == 0 and len(slept) == 1
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="row locks: SQLite serialises writers instead")
+def test_a_report_being_changed_is_skipped_not_waited_for(services, sweep, clock):
+    from domain.models import Report
+
+    t0 = clock()
+    busy, free = submit(services.queue, received_at=t0), submit(services.queue, received_at=t0)
+    clock.advance(minutes=6)
+    with services.sessions.begin() as user:  # a user's change holds the report, as Workflow._load does
+        user.scalar(select(Report).where(Report.id == busy.id).with_for_update())
+        result = sweep.sweep()
+        assert result.breaches == 1
+        assert {stage for stage, *_ in breaches(services, free.id)} == {"acknowledge"}
+        assert breaches(services, busy.id) == []
+    assert sweep.sweep().breaches == 1
+    assert [(s, l) for s, l, _, _ in breaches(services, busy.id)] == [("acknowledge", "warning"),
+                                                                      ("acknowledge", "breach")]
