@@ -507,6 +507,9 @@ Index("ix_reports_merged_into_id", Report.merged_into_id, sqlite_where=text("mer
 
 
 # ---------------------------------------------------------------- executive panel rollup (migration 0006_dashboard)
+ROLLUP_HISTOGRAM_BUCKETS = 26
+
+
 class DashboardRollup(Base):
     """Per WIB day and measure (agency, channel, category, kecamatan, hour, place, sla): counts and sums the
     executive panel adds up instead of scanning a period of reports (dashboard/rollup.py keeps it)."""
@@ -526,8 +529,12 @@ class DashboardRollup(Base):
     accepted_on_time: Mapped[int] = mapped_column(Integer)
     sla_met: Mapped[int] = mapped_column(Integer)  # clocks met on this day (by met_at)
     sla_on_time: Mapped[int] = mapped_column(Integer)
-    accept_histogram: Mapped[Optional[list[Any]]]
-    resolve_histogram: Mapped[Optional[list[Any]]]
+    # Histograms of minutes to accept / to resolve: columns accept_0..accept_25, resolve_0..resolve_25
+    # (the bucket bounds are dashboard.rollup.BUCKETS), so a period's histogram is a SQL SUM.
+    for _kind in ("accept", "resolve"):
+        for _i in range(ROLLUP_HISTOGRAM_BUCKETS):
+            vars()[f"{_kind}_{_i}"] = mapped_column(Integer, nullable=False, server_default="0")
+    del _kind, _i
 
 
 class DashboardRollupState(Base):

@@ -8,7 +8,7 @@ import os
 import dash
 from dash import Input, Output, callback, clientside_callback, dcc, html
 
-from dashboard import analytics, auth, queries
+from dashboard import analytics, auth, executive_data, queries
 from dashboard.components import charts
 from dashboard.components.maps import kecamatan_centres, points_figure
 from dashboard.i18n import t
@@ -17,6 +17,8 @@ from dashboard.layout import denied
 dash.register_page(__name__, path="/executive", name="Executive", title="Executive - Tangerang Live Room")
 TARGET_COMPLIANCE = float(os.environ.get("TARGET_SLA_COMPLIANCE", "90"))
 TARGET_SATISFACTION = float(os.environ.get("TARGET_SATISFACTION", "80"))
+APPROXIMATE = ("Median perkiraan dari histogram durasi (kelas tetap) / approximate median from a duration "
+               "histogram (fixed buckets)")
 GRAPHS = ["daily", "weekly", "heatmap", "kecamatan", "channels", "categories"]
 
 
@@ -61,12 +63,10 @@ def refresh(period):
 
 def panel(period: str) -> tuple:
     """Every figure of the panel for one period (also what bench/bench_dashboard.py times)."""
-    start = analytics.period_start(period, queries.now())
-    league = analytics.league(start)
+    moment = queries.now()
+    data = executive_data.figures(analytics.period_start(period, moment), moment)
+    league, compliance, sat, days = data["league"], data["compliance"], data["satisfaction"], data["daily"]
     total = sum(r["reports"] for r in league)
-    compliance = analytics.compliance(start)
-    sat = analytics.satisfaction(start)
-    days = analytics.daily(start)
     kpis = [_kpi("reports", t("reports"), f"{total:,}".replace(",", ".")),
             _kpi("open", t("open"), str(sum(r["open"] for r in league))),
             _kpi("compliance", "SLA", "-" if compliance is None else f"{compliance}%", f"{TARGET_COMPLIANCE:.0f}%"),
@@ -75,26 +75,27 @@ def panel(period: str) -> tuple:
             _kpi("ratings", "rating", str(sat["ratings"]))]
     names = queries.agency_names()
     league_table = html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in ("#", "agency", t("reports"), "open", "accept (min)",
-                                                 "resolve (h)", "SLA %", "rating")]))]
+        [html.Thead(html.Tr([html.Th(h, title=APPROXIMATE if h.startswith("≈") else None)
+                                     for h in ("#", "agency", t("reports"), "open", "≈ median accept (min)",
+                                               "≈ median resolve (h)", "SLA %", "rating")]))]
         + [html.Tbody([html.Tr([html.Td(i + 1), html.Td(names.get(r["agency"], r["agency"])), html.Td(r["reports"]),
                                 html.Td(r["open"]), html.Td(r["accept_min"] if r["accept_min"] is not None else "-"),
                                 html.Td(r["resolve_h"] if r["resolve_h"] is not None else "-"),
                                 html.Td(r["compliance"] if r["compliance"] is not None else "-"),
                                 html.Td(r["satisfaction"] if r["satisfaction"] is not None else "-")])
                        for i, r in enumerate(league)])], className="data", id="executive-league-table")
-    by_kec = analytics.counts_by("kecamatan", start)
+    by_kec = data["kecamatan"]
     centres = kecamatan_centres(queries.reference_areas())
     kec_points = [{"lat": centres[k][0], "lon": centres[k][1], "priority": "P3", "count": n}
                   for k, n in by_kec if k in centres]
     kec_fig = points_figure(queries.reference_areas(), kec_points, dark=False, height=300, title=t("by_kecamatan"))
     labels = queries.category_labels()
-    recurring = analytics.recurring(start)
+    recurring = data["recurring"]
     area_names = {a["kode"]: a["kelurahan"] for a in queries.reference_areas()}
     return (kpis, league_table, charts.daily(days, t("trend_daily")), charts.weekly(days, t("trend_weekly")),
-            charts.heatmap(analytics.heatmap(start), t("heatmap")), kec_fig,
-            charts.bars(analytics.counts_by("channel", start), t("adoption")),
-            charts.bars([(labels.get(c, (c,))[0], n) for c, n in analytics.counts_by("category_code", start)],
+            charts.heatmap(data["heatmap"], t("heatmap")), kec_fig,
+            charts.bars(data["channel"], t("adoption")),
+            charts.bars([(labels.get(c, (c,))[0], n) for c, n in data["category_code"]],
                         t("by_category"), horizontal=True),
             html.Ul([html.Li(f"{labels.get(r['category'], (r['category'],))[0]} · "
                              f"{area_names.get(r['place'], r['place'])}: {r['reports']}") for r in recurring]

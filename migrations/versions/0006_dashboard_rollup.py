@@ -10,6 +10,7 @@ revision = "0006_dashboard_rollup"
 down_revision = "0003_dashboard"
 branch_labels = None
 depends_on = None
+HISTOGRAM_BUCKETS = 26  # dashboard.rollup.BUCKETS and an open-ended last bucket
 
 
 def upgrade() -> None:
@@ -28,8 +29,9 @@ def upgrade() -> None:
         sa.Column("accepted_on_time", sa.Integer(), nullable=False),
         sa.Column("sla_met", sa.Integer(), nullable=False),
         sa.Column("sla_on_time", sa.Integer(), nullable=False),
-        sa.Column("accept_histogram", sa.JSON(), nullable=True),
-        sa.Column("resolve_histogram", sa.JSON(), nullable=True),
+        # Histograms of minutes to accept and to resolve: one count column per fixed bucket.
+        *[sa.Column(f"{kind}_{i}", sa.Integer(), nullable=False, server_default="0")
+          for kind in ("accept", "resolve") for i in range(HISTOGRAM_BUCKETS)],
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_rollup")),
         sa.UniqueConstraint("measure", "day", "key", name=op.f("uq_dashboard_rollup_measure")),
     )

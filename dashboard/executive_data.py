@@ -1,0 +1,93 @@
+"""The executive panel's figures for a period: SQL sums over the stored rollup days plus the current
+day rolled up live (dashboard/rollup.py). Medians of the times to accept and to resolve are approximate
+(read from duration histograms)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from dashboard import rollup
+from dashboard.context import services
+from domain.models import DashboardRollup as R
+
+RECURRING_MIN_REPORTS = 3
+RECURRING_MAX_DAYS = 90  # recurring problems look at the last 90 days at most
+SUMMED = rollup.COUNTERS + rollup.HISTOGRAMS
+
+
+def figures(start: datetime, moment: datetime) -> dict:
+    """Everything the panel shows for reports of [start, moment]."""
+    sessions = services().sessions
+    rollup.catch_up(sessions, moment)
+    first, today = rollup.wib_day(start), rollup.wib_day(moment)
+    recurring_first = max(first, rollup.wib_day(moment - timedelta(days=RECURRING_MAX_DAYS)))
+    with sessions() as s:
+        live = rollup.aggregate(s, rollup.day_start(today), moment + timedelta(seconds=1)).rows.values()
+        stored = R.day >= first, R.day < today
+        sums = {}
+        for measure, key, *values in s.execute(
+                select(R.measure, R.key, *[func.sum(getattr(R, c)) for c in SUMMED])
+                .where(R.measure.in_(("agency", "channel", "category", "kecamatan", "hour", "sla")), *stored)
+                .group_by(R.measure, R.key)):
+            sums[(measure, key)] = dict(zip(SUMMED, (int(v or 0) for v in values)))
+        daily = {d: [int(a or 0), int(b or 0)] for d, a, b in s.execute(
+            select(R.day, func.sum(R.received), func.sum(R.resolved)).where(R.measure == "agency", *stored)
+            .group_by(R.day))}
+        places = {k: int(n) for k, n in s.execute(
+            select(R.key, func.sum(R.received)).where(R.measure == "place", R.day >= recurring_first, R.day < today)
+            .group_by(R.key))}
+    for row in live:
+        measure, key = row["measure"], row["key"]
+        if measure == "place":
+            places[key] = places.get(key, 0) + row["received"]
+            continue
+        entry = sums.setdefault((measure, key), dict.fromkeys(SUMMED, 0))
+        for c in SUMMED:
+            entry[c] += row[c]
+        if measure == "agency":
+            day = daily.setdefault(row["day"], [0, 0])
+            day[0] += row["received"]
+            day[1] += row["resolved"]
+    return _shape(sums, daily, places)
+
+
+def _shape(sums, daily, places) -> dict:
+    def by(measure):
+        return sorted(((k, v["received"]) for (m, k), v in sums.items() if m == measure and v["received"]),
+                      key=lambda kv: -kv[1])
+
+    league = []
+    for (measure, code), v in sums.items():
+        if measure != "agency" or not v["received"]:
+            continue
+        accept_median = rollup.approximate_median(rollup.histogram(v, "accept"))
+        resolve_median = rollup.approximate_median(rollup.histogram(v, "resolve"))
+        league.append({
+            "agency": code, "reports": v["received"], "open": v["open"],
+            "accept_min": None if accept_median is None else round(accept_median),
+            "resolve_h": None if resolve_median is None else round(resolve_median / 60, 1),
+            "compliance": None if not v["accepted"] else round(100.0 * v["accepted_on_time"] / v["accepted"], 1),
+            "satisfaction": None if not v["satisfaction_count"] else round(v["satisfaction_sum"] / v["satisfaction_count"], 2),
+        })
+    league.sort(key=lambda r: (-(r["compliance"] or 0), -r["reports"]))
+    agencies = [v for (m, _), v in sums.items() if m == "agency"]
+    ratings = sum(v["satisfaction_count"] for v in agencies)
+    sla = sums.get(("sla", ""), {})
+    heat = {}
+    for (measure, key), v in sums.items():
+        if measure == "hour" and v["received"]:
+            dow, hour = key.split("-")
+            heat[(int(dow), int(hour))] = v["received"]
+    recurring = sorted(((k, n) for k, n in places.items() if n >= RECURRING_MIN_REPORTS), key=lambda kv: -kv[1])[:10]
+    return {
+        "league": league,
+        "compliance": None if not sla.get("sla_met") else round(100.0 * sla["sla_on_time"] / sla["sla_met"], 1),
+        "satisfaction": {"ratings": ratings, "index": None if not ratings else
+                         round(sum(v["satisfaction_sum"] for v in agencies) / ratings / 5 * 100, 1)},
+        "daily": [(d, *daily[d]) for d in sorted(daily)],
+        "heatmap": heat,
+        "channel": by("channel")[:30], "category_code": by("category")[:30], "kecamatan": by("kecamatan")[:30],
+        "recurring": [{"category": k.split("|", 1)[0], "place": k.split("|", 1)[1], "reports": n}
+                      for k, n in recurring],
+    }
