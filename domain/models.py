@@ -545,3 +545,26 @@ class DashboardRollupState(Base):
     event_id: Mapped[int] = mapped_column(Integer)
     complete_before: Mapped[Optional[str]] = mapped_column(String(10))
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- staging inbox of webhooks (migration 0007_ingest_inbox)
+class InboundMessage(Base):
+    """A verified webhook kept byte for byte the moment it arrived (one row per provider message id), so
+    the webhook answers after one insert; ingest/staging.py turns pending rows into reports in id order."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),
+                      Index("ix_inbound_messages_state_id", "state", "id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[Optional[dict[str, Any]]]
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | dead_letter
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[Optional[datetime]]
+    outcome: Mapped[Optional[str]] = mapped_column(String(16))  # created | duplicate | followup | command | ...
+    ticket: Mapped[Optional[str]] = mapped_column(String(32))
+    dead_letter_id: Mapped[Optional[int]] = mapped_column(ForeignKey("dead_letters.id"))
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
