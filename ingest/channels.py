@@ -86,6 +86,12 @@ class Channels:
         return _Lazy(self, self.REPROCESSORS, lambda adapter: adapter.reprocess)
 
     @cached_property
+    def drainer(self):
+        """The staging inbox's drain: staged webhooks -> reports (ingest/staging.py)."""
+        from ingest.staging import Drainer
+        return Drainer(self)
+
+    @cached_property
     def deliverer(self):
         from ingest.outbox import OutboxDeliverer
         return OutboxDeliverer(self.services.sessions, self.senders, self.clock,

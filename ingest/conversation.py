@@ -36,8 +36,10 @@ class InboundMessage:
     join_open_report: bool = True  # chat channels: a message while a report is open continues it
 
 
-def handle(channels, msg: InboundMessage) -> Outcome:
+def handle(channels, msg: InboundMessage, submit: Callable[[IncomingReport], Outcome] | None = None) -> Outcome:
+    """`submit` stores a new report (default: at once; the staging drain collects them for submit_many)."""
     inbox = channels.inbox
+    submit = submit or inbox.submit
     seen = inbox.seen(msg.channel, msg.external_id)
     if seen is not None:
         return seen
@@ -46,7 +48,7 @@ def handle(channels, msg: InboundMessage) -> Outcome:
     if (m := STATUS_COMMAND.match(text)) and not msg.attachments:
         return _status(channels, msg, m.group(1).upper())
     if (m := REOPEN_COMMAND.match(text)) and citizen_id is not None:
-        return _reopen(channels, msg, m.group(1).upper(), m.group(2).strip(), citizen_id)
+        return _reopen(channels, msg, m.group(1).upper(), m.group(2).strip(), citizen_id, submit)
     if (m := RATING.match(text)) and citizen_id is not None and not msg.attachments:
         outcome = _rate(channels, msg, int(m.group(1)), citizen_id)
         if outcome is not None:
@@ -56,7 +58,7 @@ def handle(channels, msg: InboundMessage) -> Outcome:
         target = inbox.open_report(citizen_id, msg.channel)
     if target is not None:
         return inbox.add_followup(target.id, msg.channel, msg.external_id, msg.author, text, msg.attachments)
-    return inbox.submit(msg.build_report())
+    return submit(msg.build_report())
 
 
 def _reply(channels, s, report: Report | None, msg: InboundMessage, template: str, **values) -> None:
@@ -88,11 +90,11 @@ def _owned(s, ticket: str, citizen_id: int) -> Report | None:
     return s.scalar(select(Report).where(Report.ticket == ticket, Report.citizen_id == citizen_id))
 
 
-def _reopen(channels, msg: InboundMessage, ticket: str, reason: str, citizen_id: int) -> Outcome:
+def _reopen(channels, msg: InboundMessage, ticket: str, reason: str, citizen_id: int, submit) -> Outcome:
     with channels.inbox.sessions() as s:
         report = _owned(s, ticket, citizen_id)
     if report is None:  # not theirs: an ordinary message
-        return channels.inbox.submit(msg.build_report())
+        return submit(msg.build_report())
     with channels.inbox.sessions.begin() as s:
         fresh = channels.inbox.remember_command(s, s.get(Report, report.id), msg.channel, msg.external_id,
                                                 msg.author, msg.text, channels.clock())

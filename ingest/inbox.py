@@ -127,20 +127,27 @@ class Inbox:
             return False
 
     # ------------------------------------------------------------ dead letters
-    def dead_letter(self, channel: str, raw: bytes, reason: str, headers: dict | None = None) -> int:
-        """Keep a payload that could not become a report, byte for byte (once per identical payload)."""
-        now = self.clock()
+    def dead_letter(self, channel: str, raw: bytes, reason: str, headers: dict | None = None,
+                    session=None, received_at=None) -> int:
+        """Keep a payload that could not become a report, byte for byte (once per identical payload);
+        inside the caller's transaction when `session` is given."""
+        if session is not None:
+            return self._dead_letter(session, channel, raw, reason, headers, received_at or self.clock())
         with self.sessions.begin() as s:
-            existing = s.scalar(select(DeadLetter.id).where(
-                DeadLetter.channel == channel, DeadLetter.status == "open", DeadLetter.raw == raw).limit(1))
-            if existing is not None:
-                return existing
-            row = DeadLetter(channel=channel, received_at=now, reason=reason[:2000], raw=raw,
-                             headers=headers or {}, status="open", attempts=0)
-            s.add(row)
-            s.flush()
-            log.warning("dead letter %s on %s: %s", row.id, channel, reason[:200])
-            return row.id
+            return self._dead_letter(s, channel, raw, reason, headers, received_at or self.clock())
+
+    @staticmethod
+    def _dead_letter(s, channel: str, raw: bytes, reason: str, headers: dict | None, now) -> int:
+        existing = s.scalar(select(DeadLetter.id).where(
+            DeadLetter.channel == channel, DeadLetter.status == "open", DeadLetter.raw == raw).limit(1))
+        if existing is not None:
+            return existing
+        row = DeadLetter(channel=channel, received_at=now, reason=reason[:2000], raw=raw,
+                         headers=headers or {}, status="open", attempts=0)
+        s.add(row)
+        s.flush()
+        log.warning("dead letter %s on %s: %s", row.id, channel, reason[:200])
+        return row.id
 
 
 Reprocessor = Callable[[bytes, dict], Outcome]

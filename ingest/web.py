@@ -10,6 +10,9 @@
 
 Rules: signatures are checked before anything is read (403 and one log line otherwise); the answer
 is sent only after the commit; a database error answers 503 so the provider retries.
+The WhatsApp and Meta webhooks only stage the verified request (one insert into inbound_messages,
+ingest/staging.py) and answer; the worker turns it into a report within a second or so. The 112
+voice webhooks stay synchronous: their TwiML connects the call and the EMERGENCY report exists at once.
 The blueprint is exempt from CSRF (providers cannot send a CSRF token); it authenticates by signature
 or API key instead.
 """
@@ -21,8 +24,10 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest import twilio_api
+from ingest.base import Unusable
 from ingest.channels import Channels
 from ingest.outbox import record_delivery_status
+from ingest.staging import content_key, stage
 
 log = logging.getLogger("ingest.web")
 
@@ -55,7 +60,12 @@ def create_blueprint(channels: Channels) -> Blueprint:
     # ------------------------------------------------------------ Twilio
     def whatsapp():
         form = twilio_form()
-        channels.whatsapp.inbound(form, raw_body(), _headers())
+        raw = raw_body()
+        try:
+            key = channels.whatsapp.message_id(form)
+        except Unusable:
+            key = content_key(raw)  # staged all the same; the drain dead-letters it with the reason
+        stage(channels.services.sessions, "whatsapp", key, raw, _headers(), channels.clock())
         return twiml(_empty_twiml())
 
     def twilio_status():
@@ -97,7 +107,8 @@ def create_blueprint(channels: Channels) -> Blueprint:
         raw = request.get_data(cache=True)
         if not channels.meta.signature_ok(raw, request.headers.get("X-Hub-Signature-256")):
             _refused("meta")
-        channels.meta.inbound(raw, _headers())
+        # One POST may carry many events; Meta redelivers the same bytes, so the body's hash is the key.
+        stage(channels.services.sessions, "meta", content_key(raw), raw, _headers(), channels.clock())
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
 
     # ------------------------------------------------------------ city app and Open311

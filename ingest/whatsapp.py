@@ -8,6 +8,7 @@ locations (Latitude, Longitude, Address, Label). Media files are fetched later b
 from __future__ import annotations
 
 import mimetypes
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from domain.clock import isoformat
@@ -48,6 +49,15 @@ def _location(form: dict) -> dict | None:
     return {"lat": lat or None, "lon": lon or None, "text": text}
 
 
+def parse_form(raw: bytes) -> dict:
+    """The form of a Twilio webhook from its raw body; the first value of a repeated field wins, as in
+    the webhook's `request.form.to_dict()` whose signature was checked."""
+    form: dict[str, str] = {}
+    for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+        form.setdefault(key, value)
+    return form
+
+
 class WhatsAppAdapter:
     channel = "whatsapp"
 
@@ -56,7 +66,7 @@ class WhatsAppAdapter:
         self.config = channels.config
         self.sender = TwilioMessages(channels.config, channels.config.twilio_whatsapp_from)
 
-    def to_report(self, form: dict) -> IncomingReport:
+    def to_report(self, form: dict, received_at: datetime | None = None) -> IncomingReport:
         sid, sender = self._identity(form)
         attachments = _media(form, sid)
         location = _location(form)
@@ -65,7 +75,7 @@ class WhatsAppAdapter:
             text = "[lokasi dibagikan] " + (location.get("text") or "")
         data = {
             "channel": self.channel, "external_id": sid, "text": text,
-            "received_at": isoformat(self.channels.clock()),
+            "received_at": isoformat(received_at or self.channels.clock()),
             "citizen": {"name": (form.get("ProfileName") or "")[:200] or None, "phone": sender},
             "location": location,
             "attachments": [a.__dict__ for a in attachments],
@@ -89,24 +99,32 @@ class WhatsAppAdapter:
             raise Unusable(str(exc)) from None
         return sid, phone
 
+    def message_id(self, form: dict) -> str:
+        """The staging key: MessageSid (raises Unusable when missing)."""
+        return self._identity(form)[0]
+
+    def message(self, form: dict, received_at: datetime | None = None) -> InboundMessage:
+        """The conversation message of one verified webhook (raises Unusable)."""
+        sid, phone = self._identity(form)
+        attachments = _media(form, sid)
+        return InboundMessage(
+            channel=self.channel, external_id=sid, identity=("phone", phone),
+            author=(form.get("ProfileName") or phone)[:200], text=(form.get("Body") or "").strip(),
+            reply=reply_route("whatsapp", form["From"].strip()),
+            build_report=lambda: self.to_report(form, received_at), attachments=attachments,
+        )
+
     def inbound(self, form: dict, raw: bytes, headers: dict | None = None) -> Outcome:
-        """One verified webhook: a command, a follow-up, a new report, or a dead letter."""
+        """One verified webhook handled at once: a command, a follow-up, a new report, or a dead letter.
+        (The webhook itself only stages the request; ingest/staging.py drains it through `message`.)"""
         try:
-            sid, phone = self._identity(form)
-            attachments = _media(form, sid)
-            msg = InboundMessage(
-                channel=self.channel, external_id=sid, identity=("phone", phone),
-                author=(form.get("ProfileName") or phone)[:200], text=(form.get("Body") or "").strip(),
-                reply=reply_route("whatsapp", form["From"].strip()),
-                build_report=lambda: self.to_report(form), attachments=attachments,
-            )
-            return handle(self.channels, msg)
+            return handle(self.channels, self.message(form))
         except Unusable as exc:
             return Outcome("dead_letter", dead_letter_id=self.channels.inbox.dead_letter(
                 self.channel, raw, str(exc), headers))
 
     def reprocess(self, raw: bytes, headers: dict) -> Outcome:
-        return self.inbound(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)), raw, headers)
+        return self.inbound(parse_form(raw), raw, headers)
 
     def send(self, message) -> str:
         return self.sender.send(message)

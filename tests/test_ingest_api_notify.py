@@ -15,7 +15,7 @@ from ingest.config import ApiClient
 from ingest.outbox import OutboxDeliverer, backoff, retry
 from ingest.walkin import enter_report
 from ingest.base import DeliveryError
-from tests.adapters.helpers import channel_config, ingest_app, twilio_post, whatsapp_form
+from tests.adapters.helpers import channel_config, ingest_app, twilio_post_and_drain, whatsapp_form
 
 OPERATOR = Actor("op1", Role.OPERATOR)
 KEY = {"Authorization": "Bearer laksa-key"}
@@ -93,11 +93,12 @@ def test_walk_in_entry_and_the_citizen_milestones_through_the_same_channel(servi
     assert "Dinas Pekerjaan Umum" in rows[1].body
     assert "Saluran sudah dibersihkan" in rows[2].body and f"BUKA {ticket}" in rows[2].body
     assert "1 sampai 5" in rows[3].body
-    client = app(services)[0]
-    twilio_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("SM-rate", "4", phone="+6281234560000"))
+    client, channels = app(services)
+    twilio_post_and_drain(client, channels, "/webhooks/twilio/whatsapp",
+                          whatsapp_form("SM-rate", "4", phone="+6281234560000"))
     assert services.queue.get(ticket).satisfaction == 4
-    twilio_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("SM-re", f"BUKA {ticket} masih mampet",
-                                                                    phone="+6281234560000"))
+    twilio_post_and_drain(client, channels, "/webhooks/twilio/whatsapp",
+                          whatsapp_form("SM-re", f"BUKA {ticket} masih mampet", phone="+6281234560000"))
     assert services.queue.get(ticket).status == "ASSIGNED"
 
 
@@ -147,10 +148,12 @@ form_values = st.one_of(st.text(max_size=50), st.sampled_from(["", "0", "-1", "9
                                              "MediaContentType0", "Latitude", "Longitude", "ProfileName",
                                              "Address"]), form_values, max_size=10))
 def test_malformed_whatsapp_payloads_are_ingested_or_dead_lettered(services, form):
-    client = app(services)[0]
+    client, channels = app(services)
     before = _totals(services)
-    response = twilio_post(client, "/webhooks/twilio/whatsapp", {k: v.replace("\x00", "") for k, v in form.items()})
+    response = twilio_post_and_drain(client, channels, "/webhooks/twilio/whatsapp",
+                                     {k: v.replace("\x00", "") for k, v in form.items()})
     assert response.status_code == 200
+    assert channels.drainer.pending() == 0  # every staged payload became something
     after = _totals(services)
     assert after != before or _seen_before(services, form)
 

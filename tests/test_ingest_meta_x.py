@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from domain.models import Checkpoint, DeadLetter, Message, OutboxMessage, Report
+from domain.models import Checkpoint, DeadLetter, InboundMessage, Message, OutboxMessage, Report
 from ingest.channels import Channels
 from ingest.deadletters import reprocess
 from tests.adapters.fake_providers import FakeProvider, Reply
@@ -18,11 +18,15 @@ from tests.adapters.helpers import channel_config, ingest_app
 SECRET = "meta-app-secret"
 
 
-def signed(client, body: dict | bytes, secret: str = SECRET):
+def signed(client, body: dict | bytes, secret: str = SECRET, drain: Channels | None = None):
+    """A signed Meta webhook; with `drain`, then the worker's drain of the staging inbox."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return client.post("/webhooks/meta", data=raw, content_type="application/json",
-                       headers={"X-Hub-Signature-256": sig})
+    response = client.post("/webhooks/meta", data=raw, content_type="application/json",
+                           headers={"X-Hub-Signature-256": sig})
+    if drain is not None:
+        drain.drainer.drain()
+    return response
 
 
 def dm(mid: str, text: str = "Lampu jalan mati di Jl. Perintis", sender: str = "IGSID123", obj="instagram"):
@@ -58,7 +62,7 @@ def test_verification_challenge(meta):
 def test_direct_message_three_times_is_one_report_and_reply_goes_to_graph_api(meta, services):
     client, channels, fake = meta
     for _ in range(3):
-        assert signed(client, dm("m_1")).status_code == 200
+        assert signed(client, dm("m_1"), drain=channels).status_code == 200
     assert count(services, Report) == 1
     with services.sessions() as s:
         report = s.scalar(select(Report))
@@ -77,12 +81,12 @@ def test_comments_and_mentions_become_reports_and_comment_replies_use_the_commen
                                     "message": "Sampah di Sungai Cisadane", "from": {"id": "U9", "name": "Rina"}}},
         {"field": "feed", "value": {"item": "like", "verb": "add", "post_id": "P_1"}},
     ]}]}
-    assert signed(client, body).status_code == 200
+    assert signed(client, body, drain=channels).status_code == 200
     ig = {"object": "instagram", "entry": [{"id": "IG1", "time": 1795900000, "changes": [
         {"field": "comments", "value": {"id": "IGC_1", "text": "Jalan rusak @kotatangerang",
                                          "from": {"id": "IGU1", "username": "warga_tng"}, "media": {"id": "M1"}}},
         {"field": "mentions", "value": {"media_id": "M2", "comment_id": "IGC_2"}}]}]}
-    assert signed(client, ig).status_code == 200
+    assert signed(client, ig, drain=channels).status_code == 200
     with services.sessions() as s:
         assert sorted(s.scalars(select(Report.external_id))) == ["C_1", "IGC_1", "IGC_2"]
     channels.deliverer.deliver_due()
@@ -99,14 +103,14 @@ def test_unsigned_or_tampered_meta_posts_are_refused(meta, services):
     assert client.post("/webhooks/meta", data=tampered, content_type="application/json",
                        headers={"X-Hub-Signature-256": sig}).status_code == 403
     assert signed(client, raw, secret="other").status_code == 403
-    assert count(services, Report) == count(services, DeadLetter) == 0
+    assert count(services, Report) == count(services, DeadLetter) == count(services, InboundMessage) == 0
 
 
 def test_bad_event_is_dead_lettered_alone_and_reprocessed_after_a_fix(meta, services):
     client, channels, _ = meta
     body = dm("m_ok")
     body["entry"][0]["messaging"].append({"sender": {"id": "X"}, "message": {"mid": "m_bad", "text": 42}})
-    assert signed(client, body).status_code == 200
+    assert signed(client, body, drain=channels).status_code == 200
     assert count(services, Report) == 1
     with services.sessions.begin() as s:
         letter = s.scalar(select(DeadLetter))

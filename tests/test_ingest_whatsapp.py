@@ -1,5 +1,5 @@
-"""WhatsApp through Twilio, end to end: signed webhooks in, reports and conversations in the queue,
-acknowledgements out through the outbox to a local Twilio fake."""
+"""WhatsApp through Twilio, end to end: signed webhooks staged and acknowledged, drained into reports and
+conversations in the queue, acknowledgements out through the outbox to a local Twilio fake."""
 from __future__ import annotations
 
 import base64
@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from domain.actors import Actor
 from domain.lifecycle import Role
-from domain.models import Attachment, DeadLetter, Event, Message, OutboxMessage, Report
+from domain.models import Attachment, DeadLetter, Event, InboundMessage, Message, OutboxMessage, Report
 from ingest.media import fetch_pending_media
 from tests.adapters.fake_providers import FakeProvider, Reply
 from tests.adapters.helpers import (TWILIO_SID, TWILIO_TOKEN, channel_config, ingest_app, twilio_post,
-                                    whatsapp_form)
+                                    twilio_post_and_drain, whatsapp_form)
 
 PATH = "/webhooks/twilio/whatsapp"
 OPERATOR = Actor("op1", Role.OPERATOR)
@@ -26,31 +26,47 @@ def app(services):
     return server.test_client(), channels
 
 
+def post(app, form):
+    client, channels = app
+    return twilio_post_and_drain(client, channels, PATH, form)
+
+
 def count(services, model, *where):
     with services.sessions() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
-def test_signed_message_becomes_report_with_ticket_acknowledgement(app, services):
-    client, _ = app
+def test_signed_message_is_staged_acknowledged_then_becomes_report_with_ticket_acknowledgement(app, services):
+    client, channels = app
     response = twilio_post(client, PATH, whatsapp_form("SM001", "banjir selutut di Ciledug", ProfileName="Siti"))
     assert response.status_code == 200
     assert response.mimetype == "text/xml" and b"<Response></Response>" in response.data
+    assert count(services, Report) == 0 and count(services, InboundMessage, InboundMessage.state == "pending") == 1
+    clock_at_webhook = services.clock()
+    services.clock.advance(seconds=2)  # the worker drains a moment later
+    stats = channels.drainer.drain()
+    assert stats.outcomes == {"created": 1}
     with services.sessions() as s:
         report = s.scalar(select(Report))
         outbox = s.scalars(select(OutboxMessage)).all()
+        staged = s.scalar(select(InboundMessage))
         assert report.channel == "whatsapp" and report.external_id == "SM001"
         assert report.text == "banjir selutut di Ciledug"
+        assert report.received_at == clock_at_webhook  # the SLA starts when the city received it
         assert report.citizen.name == "Siti"
         assert [(o.channel, o.recipient, o.template) for o in outbox] == [
             ("whatsapp", "whatsapp:+6281234567890", "received")]
         assert report.ticket in outbox[0].body and "STATUS " + report.ticket in outbox[0].body
+        assert (staged.state, staged.outcome, staged.ticket) == ("done", "created", report.ticket)
 
 
 def test_same_webhook_three_times_is_one_report_and_one_acknowledgement(app, services):
-    client, _ = app
+    client, channels = app
     for _ in range(3):
         assert twilio_post(client, PATH, whatsapp_form("SM-dup")).status_code == 200
+    assert count(services, InboundMessage) == 1
+    channels.drainer.drain()
+    assert post(app, whatsapp_form("SM-dup")).status_code == 200  # a late retry after the drain
     assert count(services, Report) == 1
     assert count(services, OutboxMessage) == 1
     assert count(services, Message, Message.direction == "in") == 0
@@ -70,7 +86,7 @@ def test_unsigned_or_tampered_requests_are_refused_without_trace(app, services, 
     else:
         response = twilio_post(client, PATH, form, signed_path="/webhooks/twilio/voice")  # signed for another URL
     assert response.status_code == 403
-    for model in (Report, DeadLetter, OutboxMessage, Event, Message):
+    for model in (InboundMessage, Report, DeadLetter, OutboxMessage, Event, Message):
         assert count(services, model) == 0
     assert any("refused twilio webhook" in r.getMessage() for r in caplog.records)
 
@@ -84,54 +100,52 @@ def test_webhook_answers_503_while_the_database_is_down_and_the_retry_is_stored_
     server, _ = ingest_app(down, channel_config())
     response = twilio_post(server.test_client(), PATH, whatsapp_form("SM-retry"))
     assert response.status_code == 503 and response.headers["Retry-After"]
-    client = ingest_app(services, channel_config())[0].test_client()
+    server, channels = ingest_app(services, channel_config())
     for _ in range(2):  # Twilio retries; the second retry crosses the first success
-        assert twilio_post(client, PATH, whatsapp_form("SM-retry")).status_code == 200
+        assert twilio_post(server.test_client(), PATH, whatsapp_form("SM-retry")).status_code == 200
+    channels.drainer.drain()
     assert count(services, Report) == 1
 
 
 def test_follow_up_from_same_number_joins_the_open_report(app, services, workflow):
-    client, _ = app
-    twilio_post(client, PATH, whatsapp_form("SM-a", "jalan berlubang di Karawaci"))
-    twilio_post(client, PATH, whatsapp_form("SM-b", "sudah 3 motor jatuh"))
-    twilio_post(client, PATH, whatsapp_form("SM-b", "sudah 3 motor jatuh"))  # redelivered
-    twilio_post(client, PATH, whatsapp_form("SM-c", "banjir di tempat lain", phone="+6281299990000"))
+    post(app, whatsapp_form("SM-a", "jalan berlubang di Karawaci"))
+    post(app, whatsapp_form("SM-b", "sudah 3 motor jatuh"))
+    post(app, whatsapp_form("SM-b", "sudah 3 motor jatuh"))  # redelivered
+    post(app, whatsapp_form("SM-c", "banjir di tempat lain", phone="+6281299990000"))
     assert count(services, Report) == 2
     with services.sessions() as s:
         first = s.scalar(select(Report).where(Report.external_id == "SM-a"))
         bodies = s.scalars(select(Message.body).where(Message.report_id == first.id, Message.direction == "in"))
         assert list(bodies) == ["sudah 3 motor jatuh"]
     workflow.reject(first.ticket, OPERATOR, "incomplete")
-    twilio_post(client, PATH, whatsapp_form("SM-d", "laporan baru: lampu mati"))
+    post(app, whatsapp_form("SM-d", "laporan baru: lampu mati"))
     assert count(services, Report) == 3  # the first one is no longer open
 
 
 def test_reply_while_waiting_for_the_citizen_resumes_the_report(app, services, workflow):
-    client, _ = app
-    twilio_post(client, PATH, whatsapp_form("SM-w1", "sampah menumpuk"))
+    post(app, whatsapp_form("SM-w1", "sampah menumpuk"))
     ticket = services.queue.list_reports().items[0].ticket
     workflow.ask_citizen(ticket, OPERATOR, "Di RT/RW berapa tepatnya?")
     with services.sessions() as s:
         question = s.scalar(select(OutboxMessage).where(OutboxMessage.template == "ask_citizen"))
         assert "Di RT/RW berapa tepatnya?" in question.body
-    twilio_post(client, PATH, whatsapp_form("SM-w2", "RT 03 RW 05"))
+    post(app, whatsapp_form("SM-w2", "RT 03 RW 05"))
     assert services.queue.get(ticket).status == "NEW"
 
 
 def test_status_command_answers_with_status_and_creates_nothing(app, services, workflow):
-    client, _ = app
-    twilio_post(client, PATH, whatsapp_form("SM-s1", "pohon tumbang di Cipondoh"))
+    post(app, whatsapp_form("SM-s1", "pohon tumbang di Cipondoh"))
     ticket = services.queue.list_reports().items[0].ticket
     workflow.verify_and_assign(ticket, OPERATOR, "BPBD")
     for _ in range(2):
-        twilio_post(client, PATH, whatsapp_form("SM-s2", f"status {ticket.lower()}", phone="+6281300001111"))
+        post(app, whatsapp_form("SM-s2", f"status {ticket.lower()}", phone="+6281300001111"))
     assert count(services, Report) == 1
     with services.sessions() as s:
         answers = s.scalars(select(OutboxMessage).where(OutboxMessage.template == "status")).all()
         assert len(answers) == 1
         assert answers[0].recipient == "whatsapp:+6281300001111"
         assert "diteruskan ke dinas terkait" in answers[0].body and "Badan Penanggulangan" in answers[0].body
-    twilio_post(client, PATH, whatsapp_form("SM-s3", "STATUS TLR-2026-999999", phone="+6281300001111"))
+    post(app, whatsapp_form("SM-s3", "STATUS TLR-2026-999999", phone="+6281300001111"))
     with services.sessions() as s:
         assert s.scalar(select(OutboxMessage.template).order_by(OutboxMessage.id.desc()).limit(1)) == "status_unknown"
 
@@ -143,7 +157,7 @@ def test_media_and_shared_location_are_kept_and_media_fetched_with_credentials(s
         form = whatsapp_form("SM-m", "", NumMedia="1", MediaUrl0=f"{fake.url}/2010-04-01/media/ME1",
                              MediaContentType0="image/png", Latitude="-6.1783", Longitude="106.6319",
                              Address="Jl. Daan Mogot", Label="Depan pasar")
-        assert twilio_post(server.test_client(), PATH, form).status_code == 200
+        assert twilio_post_and_drain(server.test_client(), channels, PATH, form).status_code == 200
         with services.sessions() as s:
             report = s.scalar(select(Report))
             assert (report.lat, report.lon) == (-6.1783, 106.6319)
@@ -166,7 +180,7 @@ def test_acknowledgement_is_delivered_to_twilio_and_delivery_status_recorded(ser
                 Reply(201, {"sid": "SMout1", "status": "queued"}))
         server, channels = ingest_app(services, channel_config(twilio_api_base=fake.url))
         client = server.test_client()
-        twilio_post(client, PATH, whatsapp_form("SM-in", "air PDAM mati"))
+        twilio_post_and_drain(client, channels, PATH, whatsapp_form("SM-in", "air PDAM mati"))
         stats = channels.deliverer.deliver_due()
         assert stats.sent == 1
         [sent] = fake.requests

@@ -1,0 +1,262 @@
+"""The staging inbox of webhooks: acknowledge after one insert, turn into reports right after.
+
+    webhook (ingest/web.py)      verify the signature, `stage(...)` the raw request with ONE
+                                 `INSERT .. ON CONFLICT (channel, external_id) DO NOTHING`, commit,
+                                 answer 200 (a redelivery hits the conflict and changes nothing)
+    worker (ingest/jobs.py)      `Drainer.drain()` every second: pending rows in id order, in batches,
+                                 through the same conversation handling as before (ingest/conversation.py)
+
+Each row is marked in the transaction of its effect where the effect is ours to write: a new report
+(QueueService.submit_many; a queue listener marks the row inside the report's transaction) and a dead
+letter. Follow-ups and commands commit first and the row is marked right after; a crash between the two
+re-processes the row, which the conversation's own idempotency (channel, message id) answers as a
+duplicate. So a crash anywhere re-processes only rows whose mark did not commit, and nothing is doubled.
+
+Rows of one citizen keep their order: a message from a citizen whose new report is still waiting in the
+batch's submit_many sends that batch first, so a follow-up joins the report instead of opening another.
+A row whose processing raises (a bug, not the database) is retried on the next drains and dead-lettered
+after `max_attempts`; a database error stops the drain until the next tick, leaving the rows pending.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from domain.intake import IncomingReport
+from domain.models import InboundMessage
+from ingest.base import Unusable
+from ingest.conversation import handle
+from ingest.inbox import Outcome
+from ingest.whatsapp import parse_form
+
+log = logging.getLogger("ingest.staging")
+
+BATCH_SIZE = 200
+MAX_ATTEMPTS = 5
+KEEP_DONE = timedelta(days=7)
+
+# (channel, external_id) -> staged row id of the reports submit_many is storing right now.
+_MARKING: ContextVar[dict | None] = ContextVar("ingest_staging_marking", default=None)
+
+
+def content_key(raw: bytes) -> str:
+    """The staging key of a payload without a usable provider id: its SHA-256."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def stage(sessions, channel: str, external_id: str, raw: bytes, headers: dict | None, received_at: datetime) -> bool:
+    """Store one verified request and commit; False when this (channel, message id) was staged before."""
+    with sessions.begin() as s:
+        dialect = s.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - the platform runs on PostgreSQL and SQLite only
+            raise RuntimeError(f"staging needs PostgreSQL or SQLite, not {dialect}")
+        stmt = insert(InboundMessage).values(
+            channel=channel, external_id=external_id[:200], raw=raw, headers=headers or {},
+            received_at=received_at, state="pending", attempts=0,
+        ).on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        return s.execute(stmt).rowcount == 1
+
+
+def mark_created(session, report, event_type: str, details: dict) -> None:
+    """Queue listener: the staged row of a report created by the drain is marked in the same transaction."""
+    marking = _MARKING.get()
+    if not marking or event_type != "received":
+        return
+    row_id = marking.get((report.channel, report.external_id))
+    if row_id is not None:
+        session.execute(update(InboundMessage).where(InboundMessage.id == row_id).values(
+            state="done", outcome="created", ticket=report.ticket, processed_at=report.created_at,
+            attempts=InboundMessage.attempts + 1))
+
+
+@dataclass
+class DrainStats:
+    rows: int = 0
+    batches: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+
+    def count(self, kind: str, n: int = 1) -> None:
+        self.outcomes[kind] = self.outcomes.get(kind, 0) + n
+
+
+@dataclass
+class _Row:
+    id: int
+    channel: str
+    raw: bytes
+    headers: dict
+    received_at: datetime
+    attempts: int
+
+
+class Drainer:
+    def __init__(self, channels, batch_size: int = BATCH_SIZE, max_attempts: int = MAX_ATTEMPTS):
+        self.channels = channels
+        self.sessions = channels.services.sessions
+        self.queue = channels.services.queue
+        self.batch_size, self.max_attempts = batch_size, max_attempts
+        self._lock = threading.Lock()  # one drain per process; the worker lock makes it one per platform
+        if mark_created not in self.queue.listeners:
+            self.queue.listeners.append(mark_created)
+
+    def pending(self) -> int:
+        from sqlalchemy import func
+        with self.sessions() as s:
+            return s.scalar(select(func.count()).select_from(InboundMessage).where(InboundMessage.state == "pending"))
+
+    def drain(self, max_batches: int | None = None) -> DrainStats:
+        """Process pending rows until none is left (or `max_batches`); rows that fail wait for the next call."""
+        stats = DrainStats()
+        if not self._lock.acquire(blocking=False):
+            return stats
+        try:
+            after = 0
+            while max_batches is None or stats.batches < max_batches:
+                rows = self._next(after)
+                if not rows:
+                    break
+                self._batch(rows, stats)
+                after = rows[-1].id
+                stats.batches += 1
+                stats.rows += len(rows)
+        finally:
+            self._lock.release()
+        return stats
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Forget processed rows after a week (the reports and dead letters keep what matters)."""
+        cutoff = (now or self.channels.clock()) - KEEP_DONE
+        with self.sessions.begin() as s:
+            return s.execute(delete(InboundMessage).where(
+                InboundMessage.state != "pending", InboundMessage.processed_at < cutoff)).rowcount
+
+    # ------------------------------------------------------------ one batch
+    def _next(self, after: int) -> list[_Row]:
+        with self.sessions() as s:
+            return [_Row(*r) for r in s.execute(
+                select(InboundMessage.id, InboundMessage.channel, InboundMessage.raw, InboundMessage.headers,
+                       InboundMessage.received_at, InboundMessage.attempts)
+                .where(InboundMessage.state == "pending", InboundMessage.id > after)
+                .order_by(InboundMessage.id).limit(self.batch_size))]
+
+    def _batch(self, rows: list[_Row], stats: DrainStats) -> None:
+        waiting: list[tuple[_Row, IncomingReport]] = []  # new reports for one submit_many
+        waiting_identities: set = set()
+        for row in rows:
+            try:
+                if row.channel == "whatsapp":
+                    self._whatsapp(row, waiting, waiting_identities, stats)
+                elif row.channel == "meta":
+                    outcomes = self.channels.meta.inbound(row.raw, row.headers)
+                    self._done(row, _summary(outcomes), stats)
+                else:
+                    self._dead(row, f"no drain for channel {row.channel!r}", stats)
+            except SQLAlchemyError:
+                raise  # the database is away: everything not committed stays pending
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the city's inbox
+                self._failed(row, exc, stats)
+        self._submit(waiting, waiting_identities, stats)
+
+    def _whatsapp(self, row: _Row, waiting, waiting_identities: set, stats: DrainStats) -> None:
+        adapter = self.channels.whatsapp
+        try:
+            msg = adapter.message(parse_form(row.raw), row.received_at)
+            if msg.identity in waiting_identities:
+                self._submit(waiting, waiting_identities, stats)  # keep this citizen's messages in order
+            collected: list[IncomingReport] = []
+
+            def collect(incoming: IncomingReport) -> Outcome:
+                collected.append(incoming)
+                return Outcome("waiting")
+
+            outcome = handle(self.channels, msg, submit=collect)
+        except Unusable as exc:
+            self._dead(row, str(exc), stats)
+            return
+        if collected:
+            waiting.append((row, collected[0]))
+            waiting_identities.add(msg.identity)
+        else:
+            self._done(row, outcome, stats)
+
+    def _submit(self, waiting: list, waiting_identities: set, stats: DrainStats) -> None:
+        """Store the batch's new reports with one submit_many (one by one if the batch is refused)."""
+        if not waiting:
+            return
+        items = list(waiting)
+        waiting.clear()
+        waiting_identities.clear()
+        token = _MARKING.set({(inc.channel, inc.external_id): row.id for row, inc in items})
+        try:
+            try:
+                results = self.queue.submit_many([inc for _, inc in items])
+                pairs = list(zip(items, results))
+            except SQLAlchemyError:
+                raise
+            except Exception:  # noqa: BLE001 - find the item that is refused, keep the others
+                pairs = []
+                for row, incoming in items:
+                    try:
+                        pairs.append(((row, incoming), self.queue.submit(incoming)))
+                    except SQLAlchemyError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001
+                        self._failed(row, exc, stats)
+        finally:
+            _MARKING.reset(token)
+        for (row, _), result in pairs:
+            if result.created:
+                stats.count("created")
+            else:  # stored before (a crash after the report's commit): nothing to do but the mark
+                self._done(row, Outcome("duplicate", result.report.ticket), stats)
+
+    # ------------------------------------------------------------ marks
+    def _done(self, row: _Row, outcome: Outcome, stats: DrainStats) -> None:
+        with self.sessions.begin() as s:
+            s.execute(update(InboundMessage).where(InboundMessage.id == row.id).values(
+                state="done", outcome=outcome.kind[:16], ticket=outcome.ticket,
+                dead_letter_id=outcome.dead_letter_id, processed_at=self.channels.clock(),
+                attempts=InboundMessage.attempts + 1))
+        stats.count(outcome.kind)
+
+    def _dead(self, row: _Row, reason: str, stats: DrainStats) -> None:
+        channel = row.channel
+        with self.sessions.begin() as s:
+            letter = self.channels.inbox.dead_letter(channel, row.raw, reason, row.headers, session=s,
+                                                     received_at=row.received_at)
+            s.execute(update(InboundMessage).where(InboundMessage.id == row.id).values(
+                state="dead_letter", outcome="dead_letter", dead_letter_id=letter,
+                processed_at=self.channels.clock(), attempts=InboundMessage.attempts + 1,
+                last_error=reason[:2000]))
+        stats.count("dead_letter")
+
+    def _failed(self, row: _Row, exc: Exception, stats: DrainStats) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        log.exception("staged message %s (%s) failed: %s", row.id, row.channel, reason[:200])
+        stats.failed += 1
+        if row.attempts + 1 >= self.max_attempts:
+            self._dead(row, f"processing failed {row.attempts + 1} times; last: {reason}", stats)
+            return
+        with self.sessions.begin() as s:
+            s.execute(update(InboundMessage).where(InboundMessage.id == row.id).values(
+                attempts=InboundMessage.attempts + 1, last_error=reason[:2000]))
+
+
+def _summary(outcomes: list[Outcome]) -> Outcome:
+    """One Meta webhook may carry several events: the row keeps the first meaningful outcome."""
+    for outcome in outcomes:
+        if outcome.kind != "duplicate":
+            return outcome
+    return outcomes[0] if outcomes else Outcome("ignored")
