@@ -34,6 +34,7 @@ def start(report: Report, stage: str, started_at: datetime, sla: SlaBook) -> Sla
     existing.extended_minutes = 0
     existing.met_at = existing.breached_at = existing.warned_at = None
     existing.cancelled_at = existing.paused_at = None
+    existing.next_check_at = existing.escalation_level = None
     return existing
 
 
@@ -62,6 +63,8 @@ def recompute(c: SlaClock, report: Report, sla: SlaBook) -> None:
         warning_fraction=sla.warning_fraction,
     )
     c.due_at, c.warn_at = deadline.due_at, deadline.warn_at
+    if c.breached_at is not None and c.next_check_at is not None:
+        c.next_check_at = min(c.next_check_at, c.due_at)  # an earlier deadline brings escalation forward
 
 
 def meet(report: Report, stage: str, at: datetime) -> None:
