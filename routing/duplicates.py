@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Callable
 
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from domain import clocks
@@ -34,6 +34,9 @@ MERGE_AT = 0.80  # automatic merge at or above this score (proposals start at th
 MAX_CANDIDATES = 200  # newest reports of the category inside the window that are scored
 MAX_PROPOSALS = 5
 CANDIDATE_STATUSES = tuple(s.value for s in OPEN_STATUSES) + (Status.MERGED.value,)
+CANDIDATE_COLUMNS = (Report.id, Report.ticket, Report.status, Report.merged_into_id, Report.category_code,
+                     Report.received_at, Report.text, Report.location_text, Report.lat, Report.lon,
+                     Report.kelurahan_code, Report.kecamatan, Report.citizen_id)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,8 @@ class DuplicateFinder:
         a = self.router.normaliser.analyse(text)
         return a.text, self.router.gazetteer.locate_text(a.tokens).street
 
-    def item(self, report: Report, emergency: bool) -> DedupeItem:
+    def item(self, report, emergency: bool) -> DedupeItem:
+        """A report (ORM object or a row of CANDIDATE_COLUMNS) as the pure scorer sees it."""
         text = " ".join(t for t in (report.text, report.location_text) if t)
         normalised, street = self._analyse(text[:20_000])
         return DedupeItem(id=str(report.id), category=report.category_code, received_at=report.received_at,
@@ -88,19 +92,25 @@ class DuplicateFinder:
         return timedelta(hours=float(self.params["window_hours_emergency" if emergency
                                                  else "window_hours_default"]))
 
-    def candidates(self, session: Session, report: Report, window: timedelta) -> list[Report]:
-        """Open (or merged) reports of the same category within the window: a range scan of
-        ix_reports_category_received, newest first, at most `max_candidates`."""
-        return list(session.scalars(self.candidate_query(report, window)))
-
     def candidate_query(self, report: Report, window: timedelta):
+        """Open (or merged) reports of the same category within the window: an index range scan over the
+        window (ix_reports_category_received), newest first, at most `max_candidates`, columns only."""
         t = report.received_at
+        query = select(*CANDIDATE_COLUMNS).where(
+            Report.category_code == report.category_code,
+            Report.received_at >= t - window, Report.received_at <= t + window,
+            Report.id != report.id, Report.is_demo == report.is_demo,
+            Report.status.in_(CANDIDATE_STATUSES))
+        if report.kecamatan:
+            # duplicate_score gives 0 across kecamatan unless both coordinates lie within far_m: skip those rows.
+            place = [Report.kecamatan.is_(None), Report.kecamatan == report.kecamatan]
+            if report.lat is not None and report.lon is not None:
+                d = float(self.params["far_m"]) / 100_000  # degrees, generously (1 degree >= 100 km here)
+                place.append(and_(Report.lat.between(report.lat - d, report.lat + d),
+                                  Report.lon.between(report.lon - d, report.lon + d)))
+            query = query.where(or_(*place))
         return (
-            select(Report).where(
-                Report.category_code == report.category_code,
-                Report.received_at >= t - window, Report.received_at <= t + window,
-                Report.id != report.id, Report.is_demo == report.is_demo,
-                Report.status.in_(CANDIDATE_STATUSES))
+            query
             .order_by(Report.received_at.desc(), Report.id.desc()).limit(self.max_candidates))
 
     def score(self, session: Session, report: Report) -> list[Match]:
@@ -111,32 +121,38 @@ class DuplicateFinder:
         category = session.get(Category, report.category_code)
         emergency = bool(category and category.emergency)
         mine = self.item(report, emergency)
-        best: dict[int, tuple[float, tuple[str, ...], Report]] = {}
-        for other in self.candidates(session, report, self.window(emergency)):
-            root = self._root(session, other)
+        rows = session.execute(self.candidate_query(report, self.window(emergency))).all()
+        by_id = {r.id: r for r in rows}
+        best: dict[int, tuple[float, tuple[str, ...], object]] = {}
+        for other in rows:
+            root = self._root(session, other, by_id)
             if root is None or root.id == report.id:
                 continue
             value, reasons = duplicate_score(mine, self.item(other, emergency), self.params,
-                                             at_least=self.propose_at)
+                                             at_least=max(self.propose_at, best.get(root.id, (0.0,))[0]))
             if value >= self.propose_at and value > best.get(root.id, (-1.0,))[0]:
-                if other is not root:
+                if other.id != root.id:
                     reasons = [*reasons, f"via {other.ticket} (merged into {root.ticket})"]
                 best[root.id] = (value, tuple(reasons), root)
         ranked = sorted(best.values(), key=lambda v: (-v[0], v[2].received_at, v[2].id))
         return [Match(r.id, r.ticket, v, reasons) for v, reasons, r in ranked]
 
     @staticmethod
-    def _root(session: Session, report: Report) -> Report | None:
+    def _root(session: Session, row, by_id: dict):
         """The open report an incident's duplicates point to (None: the incident is no longer open)."""
         seen = set()
-        while report.status == Status.MERGED.value and report.merged_into_id is not None:
-            if report.id in seen:
+        while row.status == Status.MERGED.value and row.merged_into_id is not None:
+            if row.id in seen:
                 return None
-            seen.add(report.id)
-            report = session.get(Report, report.merged_into_id)
-            if report is None:
-                return None
-        return report if Status(report.status) in OPEN_STATUSES else None
+            seen.add(row.id)
+            parent = by_id.get(row.merged_into_id)
+            if parent is None:
+                parent = session.execute(select(*CANDIDATE_COLUMNS).where(Report.id == row.merged_into_id)).first()
+                if parent is None:
+                    return None
+                by_id[parent.id] = parent
+            row = parent
+        return row if Status(row.status) in OPEN_STATUSES else None
 
     # ------------------------------------------------------------ the listener's work
     def on_received(self, session: Session, report: Report) -> DuplicateOutcome:
