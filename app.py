@@ -155,6 +155,8 @@ def serve(host: str = "127.0.0.1", port: int = 8050,
     services = _services()
     services.init_db()
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
+    if use_demo:
+        _demo_accounts(services)
     scheduler = _start_scheduler(services, demo=use_demo, blocking=False)
     server = create_server(services)
     typer.echo(f"Serving on http://{host}:{port}/ (demo feed: {'on' if use_demo else 'off'})", err=True)
@@ -162,6 +164,26 @@ def serve(host: str = "127.0.0.1", port: int = 8050,
         server.run(host=host, port=port, debug=False, threaded=True)
     finally:
         scheduler.shutdown(wait=False)
+
+
+def _demo_accounts(services: Services) -> None:
+    """On a fresh demo database, one account per role so every screen can be tried; the random
+    passwords are printed once. Never runs when any account exists."""
+    import secrets
+
+    from domain.users import UserService
+
+    users = UserService(services.sessions, services.clock)
+    if users.list():
+        return
+    lines = []
+    for username, role, agency in (("admin", "admin", None), ("operator", "operator", None),
+                                   ("supervisor", "supervisor", None), ("dlh", "agency_officer", "DLH"),
+                                   ("pupr", "agency_officer", "PUPR"), ("executive", "executive", None)):
+        password = secrets.token_urlsafe(9)
+        users.add(username, password, role, agency_code=agency)
+        lines.append(f"  {username:<11} {password}  ({role}{' ' + agency if agency else ''})")
+    typer.echo("Demo accounts (shown once; manage with `python app.py users`):\n" + "\n".join(lines), err=True)
 
 
 def _channels_configured() -> bool:
@@ -243,23 +265,15 @@ def demo(count: int = typer.Option(50, help="How many demo reports to create now
 
 
 def _register_plugins() -> None:
-    """Sub-commands contributed by other packages (routing, users)."""
+    """Sub-commands contributed by the packages: users, routing (with `classify` at the top), geo."""
     from dashboard.users_cli import users_cli
+    from routing.cli import geo_cli, routing_cli
 
     cli.add_typer(users_cli, name="users")
-    try:
-        from routing.cli import routing_cli
-    except ImportError:
-        routing_cli = None
-    if routing_cli is not None:
-        cli.add_typer(routing_cli, name="routing")
-        from routing.cli import geo_cli
-        cli.add_typer(geo_cli, name="geo")
-        for name in ("classify",):
-            command = next((c for c in routing_cli.registered_commands if (c.name or c.callback.__name__) == name),
-                           None)
-            if command is not None:
-                cli.command(name)(command.callback)
+    cli.add_typer(routing_cli, name="routing")
+    cli.add_typer(geo_cli, name="geo")
+    classify = next(c for c in routing_cli.registered_commands if (c.name or c.callback.__name__) == "classify")
+    cli.command("classify")(classify.callback)
 
 
 def __getattr__(name: str):
