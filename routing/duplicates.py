@@ -31,7 +31,7 @@ from .dedupe import DEFAULTS, DedupeItem, duplicate_score
 log = logging.getLogger(__name__)
 
 MERGE_AT = 0.80  # automatic merge at or above this score (proposals start at thresholds.yaml dedupe.threshold)
-MAX_CANDIDATES = 200  # newest reports of the category inside the window that are scored
+MAX_CANDIDATES = 50  # newest reports of the category (and place) inside the window that are scored
 MAX_PROPOSALS = 5
 CANDIDATE_STATUSES = tuple(s.value for s in OPEN_STATUSES) + (Status.MERGED.value,)
 CANDIDATE_COLUMNS = (Report.id, Report.ticket, Report.status, Report.merged_into_id, Report.category_code,
