@@ -95,11 +95,30 @@ def routing_view(routing) -> dict:
     if not isinstance(dups, list):
         dups = [dups]
     confidence = routing.get("confidence")
+    explanation = routing.get("explanation") or ""
+    if isinstance(explanation, (list, tuple)):
+        explanation = "; ".join(str(e) for e in explanation)
     return {"confidence": confidence if isinstance(confidence, (int, float)) else None,
-            "suggestions": [x if isinstance(x, dict) else {"value": x} for x in suggestions][:10],
+            "suggestions": category_suggestions(suggestions[:10]),
             "duplicates": [d if isinstance(d, dict) else {"ticket": str(d)} for d in dups][:10],
-            "explanation": str(routing.get("explanation") or "")[:1000],
+            "explanation": str(explanation)[:1000],
             "agency": routing.get("agency"), "category": routing.get("category")}
+
+
+def category_suggestions(suggestions: list) -> list[dict]:
+    """The engine's ranked [category, score] pairs as {code, score, relative}: `relative` is the score as a
+    share of the best one (scores are keyword weights, not probabilities). Other shapes pass through."""
+    out = []
+    for item in suggestions:
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], (int, float)):
+            out.append({"code": str(item[0]), "score": float(item[1])})
+        else:
+            out.append(item if isinstance(item, dict) else {"value": item})
+    top = max((x["score"] for x in out if "score" in x), default=0.0)
+    for x in out:
+        if "score" in x:
+            x["relative"] = x["score"] / top if top > 0 else 0.0
+    return out
 
 
 def timeline(ticket: str) -> list[dict]:

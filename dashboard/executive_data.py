@@ -27,10 +27,15 @@ def figures(start: datetime, moment: datetime) -> dict:
         stored = R.day >= first, R.day < today
         sums = {}
         for measure, key, *values in s.execute(
-                select(R.measure, R.key, *[func.sum(getattr(R, c)) for c in SUMMED])
+                select(R.measure, R.key, *[func.sum(getattr(R, c)) for c in rollup.COUNTERS])
                 .where(R.measure.in_(("agency", "channel", "category", "kecamatan", "hour", "sla")), *stored)
                 .group_by(R.measure, R.key)):
-            sums[(measure, key)] = dict(zip(SUMMED, (int(v or 0) for v in values)))
+            sums[(measure, key)] = dict.fromkeys(rollup.HISTOGRAMS, 0)
+            sums[(measure, key)].update(zip(rollup.COUNTERS, (int(v or 0) for v in values)))
+        for key, *values in s.execute(  # the duration histograms live on the agency rows only
+                select(R.key, *[func.sum(getattr(R, c)) for c in rollup.HISTOGRAMS])
+                .where(R.measure == "agency", *stored).group_by(R.key)):
+            sums[("agency", key)].update(zip(rollup.HISTOGRAMS, (int(v or 0) for v in values)))
         daily = {d: [int(a or 0), int(b or 0)] for d, a, b in s.execute(
             select(R.day, func.sum(R.received), func.sum(R.resolved)).where(R.measure == "agency", *stored)
             .group_by(R.day))}

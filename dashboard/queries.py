@@ -62,19 +62,12 @@ def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> d
 
 def compute_wall(moment: datetime) -> dict:
     day_start = start_of_day_wib(moment)
+    areas = reference_areas()  # cached; read before the session (SQLite: one connection at a time)
     with services().sessions() as s:
         open_by_agency = dict(s.execute(
             select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)
         ).all())
-        colour = func.max(case((SlaClock.due_at < moment, 2), (SlaClock.warn_at <= moment, 1), else_=0))
-        per_report = (select(SlaClock.report_id.label("rid"), colour.label("colour"))
-                      .where(RUNNING).group_by(SlaClock.report_id).subquery())
-        coloured = s.execute(
-            select(Report.agency_code, per_report.c.colour, func.count())
-            .join(per_report, per_report.c.rid == Report.id)
-            .where(Report.status.in_(OPEN), per_report.c.colour > 0)
-            .group_by(Report.agency_code, per_report.c.colour)
-        ).all()
+        coloured = _colours(s, moment)
         new_hour = s.scalar(select(func.count()).select_from(Report)
                             .where(Report.received_at >= moment - timedelta(hours=1))) or 0
         resolved_today = s.scalar(select(func.count()).select_from(Report)
@@ -89,7 +82,7 @@ def compute_wall(moment: datetime) -> dict:
         ticker = _ticker(s)
         incidents = _incidents(s, moment)
         calls = _calls_in_progress(s, moment)
-        points = _map_points(s)
+        points = _map_points(s, areas)
     agencies = {}
     for code, count in open_by_agency.items():
         agencies[code] = {"open": count, "red": 0, "amber": 0}
@@ -139,7 +132,8 @@ def _incidents(s, moment: datetime) -> list[dict]:
     rows = s.execute(
         select(Report.category_code, place.label("place"), func.count().label("n"), func.min(Report.priority),
                func.max(Report.received_at))
-        .where(Report.received_at >= moment - INCIDENT_WINDOW, Report.status.in_(OPEN),
+        # status as an expression: the planner keeps to the 3-hour range, not to every open report
+        .where(Report.received_at >= moment - INCIDENT_WINDOW, func.coalesce(Report.status, "").in_(OPEN),
                Report.category_code.is_not(None), place.is_not(None))
         .group_by(Report.category_code, place)
         .having(func.count() >= INCIDENT_MIN_REPORTS)
@@ -158,18 +152,41 @@ def _calls_in_progress(s, moment: datetime) -> int:
     return s.scalar(select(func.count()).select_from(started.except_(ended).subquery())) or 0
 
 
-def _map_points(s) -> list[dict]:
-    """Open reports per ~500 m cell and priority; reports without coordinates sit on their kelurahan."""
-    lat = func.coalesce(Report.lat, Area.lat)
-    lon = func.coalesce(Report.lon, Area.lon)
-    cell_lat, cell_lon = func.round(lat * 200) / 200, func.round(lon * 200) / 200
-    rows = s.execute(
-        select(cell_lat, cell_lon, Report.priority, func.count())
-        .select_from(Report).outerjoin(Area, Area.kode == Report.kelurahan_code)
-        .where(Report.status.in_(OPEN), lat.is_not(None))
-        .group_by(cell_lat, cell_lon, Report.priority)
-    ).all()
-    return [{"lat": float(a), "lon": float(b), "priority": p, "count": n} for a, b, p, n in rows]
+def _colours(s, moment: datetime) -> list[tuple[str, int, int]]:
+    """(agency, colour, reports) of open reports with a running clock past its warning (1 amber) or due
+    time (2 red): from the open reports (index) to their running clocks (partial index), one pass."""
+    colour = func.max(case((SlaClock.due_at < moment, 2), else_=1)).label("colour")
+    per_report = (select(Report.agency_code.label("agency"), colour)
+                  .join(SlaClock, and_(SlaClock.report_id == Report.id, RUNNING, SlaClock.warn_at <= moment))
+                  .where(Report.status.in_(OPEN)).group_by(Report.id, Report.agency_code).subquery())
+    return s.execute(select(per_report.c.agency, per_report.c.colour, func.count())
+                     .group_by(per_report.c.agency, per_report.c.colour)).all()
+
+
+def _cell(value: float) -> float:
+    return round(value * 200) / 200
+
+
+def _map_points(s, reference: list[dict]) -> list[dict]:
+    """Open reports per ~500 m cell and priority; reports without coordinates sit on their kelurahan's
+    point (from the in-process reference cache: no join). One pass over the open reports' covering index."""
+    has_point = and_(Report.lat.is_not(None), Report.lon.is_not(None))
+    cell_lat = case((has_point, func.round(Report.lat * 200) / 200))
+    cell_lon = case((has_point, func.round(Report.lon * 200) / 200))
+    kelurahan = case((has_point, None), else_=Report.kelurahan_code)
+    rows = s.execute(select(cell_lat, cell_lon, kelurahan, Report.priority, func.count())
+                     .where(Report.status.in_(OPEN)).group_by(cell_lat, cell_lon, kelurahan, Report.priority)).all()
+    areas = {a["kode"]: a for a in reference}
+    cells: dict[tuple[float, float, str], int] = {}
+    for lat, lon, kode, priority, n in rows:
+        if lat is None:
+            area = areas.get(kode)
+            if area is None or area["lat"] is None:
+                continue
+            lat, lon = _cell(area["lat"]), _cell(area["lon"])
+        key = (float(lat), float(lon), priority)
+        cells[key] = cells.get(key, 0) + n
+    return [{"lat": a, "lon": b, "priority": p, "count": n} for (a, b, p), n in cells.items()]
 
 
 def reference_areas() -> list[dict]:

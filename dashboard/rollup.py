@@ -107,14 +107,6 @@ class Rows:
         if r.category_code and place:
             self.get("place", day, f"{r.category_code}|{place}")["received"] += 1
 
-    def add_resolved(self, resolved_at: datetime, agency_code: str | None) -> None:
-        self.get("agency", wib_day(resolved_at), agency_code or "-")["resolved"] += 1
-
-    def add_met(self, met_at: datetime, due_at: datetime) -> None:
-        row = self.get("sla", wib_day(met_at), "")
-        row["sla_met"] += 1
-        row["sla_on_time"] += met_at <= due_at
-
 
 def _count(row: dict, kind: str, minutes: float) -> None:
     row[f"{kind}_{bucket(max(0.0, minutes))}"] += 1
@@ -125,8 +117,13 @@ SELECT r.received_at, r.agency_code, r.channel, r.category_code, r.kecamatan, r.
        r.satisfaction, r.resolved_at, c.met_at, c.due_at, c.started_at
 FROM reports r LEFT JOIN sla_clocks c ON c.report_id = r.id AND c.stage = 'dispatch'
 WHERE r.received_at >= :start AND r.received_at < :end"""
-RESOLVED_SQL = "SELECT resolved_at, agency_code FROM reports WHERE resolved_at >= :start AND resolved_at < :end"
-MET_SQL = "SELECT met_at, due_at FROM sla_clocks WHERE met_at >= :start AND met_at < :end"
+# Resolutions and met clocks are counted per WIB day in SQL ({day} is the dialect's WIB date of a column).
+RESOLVED_SQL = ("SELECT {day} AS d, agency_code, count(*) FROM reports WHERE resolved_at >= :start AND resolved_at < :end "
+                "GROUP BY {day}, agency_code")
+MET_SQL = ("SELECT {day} AS d, count(*), sum(CASE WHEN met_at <= due_at THEN 1 ELSE 0 END) FROM sla_clocks "
+           "WHERE met_at >= :start AND met_at < :end GROUP BY {day}")
+WIB_DAY = {"sqlite": "date({column}, '+7 hours')",
+           "postgresql": "CAST(({column} AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Jakarta' AS DATE)"}
 
 
 class Received(NamedTuple):
@@ -165,10 +162,13 @@ def aggregate(session, start: datetime, end: datetime, rows: Rows | None = None)
     ts = _timestamp
     for r in connection.execute(text(RECEIVED_SQL).execution_options(yield_per=20_000), bounds):
         rows.add_received(Received(ts(r[0]), *r[1:8], ts(r[8]), ts(r[9]), ts(r[10]), ts(r[11])))
-    for resolved_at, agency in connection.execute(text(RESOLVED_SQL), bounds):
-        rows.add_resolved(ts(resolved_at), agency)
-    for met_at, due_at in connection.execute(text(MET_SQL), bounds):
-        rows.add_met(ts(met_at), ts(due_at))
+    day = WIB_DAY["sqlite" if sqlite else "postgresql"]
+    for d, agency, n in connection.execute(text(RESOLVED_SQL.format(day=day.format(column="resolved_at"))), bounds):
+        rows.get("agency", str(d), agency or "-")["resolved"] += n
+    for d, n, on_time in connection.execute(text(MET_SQL.format(day=day.format(column="met_at"))), bounds):
+        row = rows.get("sla", str(d), "")
+        row["sla_met"] += n
+        row["sla_on_time"] += int(on_time or 0)
     return rows
 
 

@@ -517,7 +517,7 @@ class DashboardRollup(Base):
     __tablename__ = "dashboard_rollup"
     __table_args__ = (UniqueConstraint("measure", "day", "key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in WIB
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD in WIB
     measure: Mapped[str] = mapped_column(String(12))
     key: Mapped[str] = mapped_column(String(120))
     received: Mapped[int] = mapped_column(Integer)
@@ -568,3 +568,9 @@ class InboundMessage(Base):
     ticket: Mapped[Optional[str]] = mapped_column(String(32))
     dead_letter_id: Mapped[Optional[int]] = mapped_column(ForeignKey("dead_letters.id"))
     last_error: Mapped[Optional[str]] = mapped_column(Text)
+
+
+# The wall's map and "met today" read these covering indexes (migration 0006_dashboard).
+Index("ix_reports_open_map", Report.status, Report.priority, Report.kelurahan_code, Report.lat, Report.lon)
+Index("ix_sla_clocks_met_due", SlaClock.met_at, SlaClock.due_at, sqlite_where=text("met_at IS NOT NULL"),
+      postgresql_where=text("met_at IS NOT NULL"))

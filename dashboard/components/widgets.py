@@ -4,7 +4,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard.components.maps import points_figure
-from dashboard.i18n import t
+from dashboard import queries
+from dashboard.i18n import lang, t
 
 
 def queue_table(page: str, rows: list[dict], selected: str | None, columns=("ticket", "priority", "status",
@@ -49,9 +50,7 @@ def report_card(page: str, d: dict, areas: list[dict]):
         conf = routing["confidence"]
         parts.append(html.Div([
             html.B(f"{t('suggestions')} — {t('confidence')}: {'-' if conf is None else f'{conf:.0%}'}"),
-            html.Ul([html.Li(f"{s.get('field', s.get('kind', ''))}: {s.get('value', s.get('code', s))}"
-                             + (f" ({s['confidence']:.0%})" if isinstance(s.get('confidence'), (int, float)) else ""))
-                     for s in routing["suggestions"]]
+            html.Ul([_suggestion(s) for s in routing["suggestions"]]
                     + [html.Li(f"duplikat? {x.get('ticket', x)}") for x in routing["duplicates"]]),
             html.Div(routing["explanation"], className="muted")], className="card", id=f"{page}-routing"))
     if d["messages"]:
@@ -67,6 +66,20 @@ def report_card(page: str, d: dict, areas: list[dict]):
                             dark=False, height=260)
         parts.append(dcc.Graph(figure=fig, config={"displayModeBar": False}, id=f"{page}-detail-map"))
     return html.Div(parts, className="card")
+
+
+def _suggestion(s: dict):
+    """A routing suggestion: the category's label, its score and the score relative to the best one."""
+    if "code" in s and "score" in s:
+        labels = queries.category_labels().get(s["code"])
+        label = labels[lang() == "en"] if labels else s["code"]
+        return html.Li([f"{label} ({s['code']}) ", html.Span(className="bar", style={"display": "inline-block",
+                        "width": "60px", "height": "8px"}, children=html.Span(
+                            className="seg-green", style={"width": f"{100 * s['relative']:.0f}%"})),
+                        f" {s['relative']:.0%} · {t('score')} {s['score']:g}"],
+                       title=t("score_help"), className="suggestion")
+    return html.Li(f"{s.get('field', s.get('kind', ''))}: {s.get('value', s.get('code', s))}"
+                   + (f" ({s['confidence']:.0%})" if isinstance(s.get("confidence"), (int, float)) else ""))
 
 
 def feedback(message: str | None, ok: bool = True):

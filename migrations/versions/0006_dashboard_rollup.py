@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_rollup")),
         sa.UniqueConstraint("measure", "day", "key", name=op.f("uq_dashboard_rollup_measure")),
     )
+    op.create_index("ix_dashboard_rollup_day", "dashboard_rollup", ["day"])  # recomputing a touched day
     op.create_table(
         "dashboard_rollup_state",
         sa.Column("name", sa.String(length=32), nullable=False),
@@ -45,6 +46,15 @@ def upgrade() -> None:
     )
 
 
+    # The wall's map: open reports per priority and point from the index alone.
+    op.create_index("ix_reports_open_map", "reports", ["status", "priority", "kelurahan_code", "lat", "lon"])
+    # "Met today" (wall compliance, the panel's live day): met clocks with their due time from the index alone.
+    op.create_index("ix_sla_clocks_met_due", "sla_clocks", ["met_at", "due_at"],
+                    sqlite_where=sa.text("met_at IS NOT NULL"), postgresql_where=sa.text("met_at IS NOT NULL"))
+
+
 def downgrade() -> None:
+    op.drop_index("ix_sla_clocks_met_due", "sla_clocks")
+    op.drop_index("ix_reports_open_map", "reports")
     op.drop_table("dashboard_rollup_state")
     op.drop_table("dashboard_rollup")
