@@ -65,7 +65,7 @@ def create_blueprint(channels: Channels) -> Blueprint:
             key = channels.whatsapp.message_id(form)
         except Unusable:
             key = content_key(raw)  # staged all the same; the drain dead-letters it with the reason
-        stage(channels.services.sessions, "whatsapp", key, raw, _headers(), channels.clock())
+        stage(channels.services.engine, "whatsapp", key, raw, _headers(), channels.clock())
         return twiml(_empty_twiml())
 
     def twilio_status():
@@ -108,7 +108,7 @@ def create_blueprint(channels: Channels) -> Blueprint:
         if not channels.meta.signature_ok(raw, request.headers.get("X-Hub-Signature-256")):
             _refused("meta")
         # One POST may carry many events; Meta redelivers the same bytes, so the body's hash is the key.
-        stage(channels.services.sessions, "meta", content_key(raw), raw, _headers(), channels.clock())
+        stage(channels.services.engine, "meta", content_key(raw), raw, _headers(), channels.clock())
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
 
     # ------------------------------------------------------------ city app and Open311
