@@ -31,10 +31,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.intake import IncomingReport
-from domain.models import InboundMessage
+from domain.models import CitizenIdentity, InboundMessage, Message, Report
 from ingest.base import Unusable
-from ingest.conversation import handle
-from ingest.inbox import Outcome
+from ingest.conversation import InboundMessage as ConversationMessage, handle
+from ingest.inbox import RATING, REOPEN_COMMAND, STATUS_COMMAND, Outcome
 from ingest.whatsapp import parse_form
 
 log = logging.getLogger("ingest.staging")
@@ -153,10 +153,12 @@ class Drainer:
     def _batch(self, rows: list[_Row], stats: DrainStats) -> None:
         waiting: list[tuple[_Row, IncomingReport]] = []  # new reports for one submit_many
         waiting_identities: set = set()
+        plainly_new = self._plainly_new([r for r in rows if r.channel == "whatsapp"])
+        self._batch_identities: set = set()  # senders with a new report in this batch
         for row in rows:
             try:
                 if row.channel == "whatsapp":
-                    self._whatsapp(row, waiting, waiting_identities, stats)
+                    self._whatsapp(row, waiting, waiting_identities, stats, plainly_new.get(row.id))
                 elif row.channel == "meta":
                     outcomes = self.channels.meta.inbound(row.raw, row.headers)
                     self._done(row, _summary(outcomes), stats)
@@ -168,25 +170,54 @@ class Drainer:
                 self._failed(row, exc, stats)
         self._submit(waiting, waiting_identities, stats)
 
-    def _whatsapp(self, row: _Row, waiting, waiting_identities: set, stats: DrainStats) -> None:
+    def _plainly_new(self, rows: list[_Row]) -> dict[int, ConversationMessage]:
+        """Row id -> message, for the rows that can only be a new report: a message id never handled, from
+        a sender the city does not know yet, that is no command. Three look-ups for the whole batch
+        instead of three per row; every other row takes the full conversation path (ingest/conversation.py)."""
+        adapter, parsed = self.channels.whatsapp, {}
+        for row in rows:
+            try:
+                msg = adapter.message(parse_form(row.raw), row.received_at)
+            except Unusable:
+                continue  # dead-lettered on the full path, with its reason
+            if not any(rx.match(msg.text or "") for rx in (STATUS_COMMAND, REOPEN_COMMAND, RATING)):
+                parsed[row.id] = msg
+        if not parsed:
+            return {}
+        ids = {m.external_id for m in parsed.values()}
+        phones = {m.identity[1] for m in parsed.values()}
+        with self.sessions() as s:
+            seen = set(s.scalars(select(Report.external_id).where(
+                Report.channel == "whatsapp", Report.external_id.in_(ids))))
+            seen |= set(s.scalars(select(Message.external_id).where(
+                Message.channel == "whatsapp", Message.direction == "in", Message.external_id.in_(ids))))
+            known = set(s.scalars(select(CitizenIdentity.value).where(
+                CitizenIdentity.kind == "phone", CitizenIdentity.value.in_(phones))))
+        return {rid: m for rid, m in parsed.items() if m.external_id not in seen and m.identity[1] not in known}
+
+    def _whatsapp(self, row: _Row, waiting, waiting_identities: set, stats: DrainStats,
+                  plainly_new: ConversationMessage | None = None) -> None:
         adapter = self.channels.whatsapp
         try:
-            msg = adapter.message(parse_form(row.raw), row.received_at)
+            msg = plainly_new or adapter.message(parse_form(row.raw), row.received_at)
             if msg.identity in waiting_identities:
                 self._submit(waiting, waiting_identities, stats)  # keep this citizen's messages in order
+            if msg.identity in self._batch_identities:
+                plainly_new = None  # the citizen has a report from this batch now: the full path decides
             collected: list[IncomingReport] = []
 
             def collect(incoming: IncomingReport) -> Outcome:
                 collected.append(incoming)
                 return Outcome("waiting")
 
-            outcome = handle(self.channels, msg, submit=collect)
+            outcome = collect(msg.build_report()) if plainly_new else handle(self.channels, msg, submit=collect)
         except Unusable as exc:
             self._dead(row, str(exc), stats)
             return
         if collected:
             waiting.append((row, collected[0]))
             waiting_identities.add(msg.identity)
+            self._batch_identities.add(msg.identity)
         else:
             self._done(row, outcome, stats)
 

@@ -33,10 +33,10 @@ class DyingDrainer(Drainer):
 class BrokenForOneSid(Drainer):
     """A drain with a bug that only one message triggers."""
 
-    def _whatsapp(self, row, waiting, identities, stats):
+    def _whatsapp(self, row, *args):
         if b"SM-bug" in row.raw:
             raise RuntimeError("bug in the adapter")
-        super()._whatsapp(row, waiting, identities, stats)
+        super()._whatsapp(row, *args)
 
 
 @pytest.fixture
