@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +40,10 @@ from ingest.whatsapp import parse_form
 log = logging.getLogger("ingest.staging")
 
 BATCH_SIZE = 200
+# New reports per submit_many transaction: big enough to share its look-ups, small enough that the
+# transaction (with the queue listeners, ~15-25 ms per report) does not hold SQLite's single writer
+# lock, which every webhook needs, for more than a fraction of a second.
+SUBMIT_SIZE = {"postgresql": 50, "sqlite": 10}
 MAX_ATTEMPTS = 5
 KEEP_DONE = timedelta(days=7)
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -106,12 +110,12 @@ class Drainer:
         self.sessions = channels.services.sessions
         self.queue = channels.services.queue
         self.batch_size, self.max_attempts = batch_size, max_attempts
+        self.submit_size = SUBMIT_SIZE.get(channels.services.engine.dialect.name, 50)
         self._lock = threading.Lock()  # one drain per process; the worker lock makes it one per platform
         if mark_created not in self.queue.listeners:
             self.queue.listeners.append(mark_created)
 
     def pending(self) -> int:
-        from sqlalchemy import func
         with self.sessions() as s:
             return s.scalar(select(func.count()).select_from(InboundMessage).where(InboundMessage.state == "pending"))
 
@@ -218,6 +222,8 @@ class Drainer:
             waiting.append((row, collected[0]))
             waiting_identities.add(msg.identity)
             self._batch_identities.add(msg.identity)
+            if len(waiting) >= self.submit_size:
+                self._submit(waiting, waiting_identities, stats)
         else:
             self._done(row, outcome, stats)
 
