@@ -19,6 +19,9 @@ def create_dash(services):
     from dashboard import auth
 
     context.set_services(services)
+    # Load the queue's reference data now: loaded lazily inside a workflow transaction (Workflow.assign ->
+    # queue.agencies) it opens a second session, which on SQLite waits for the first one's write lock.
+    services.queue.refresh_reference()
     server = Flask(__name__)
     server.config["SECRET_KEY"] = services.settings.secret_key or "dev-only-secret-change-me"
     auth.install(server)
@@ -41,4 +44,7 @@ def create_dash(services):
         if getattr(hook, "__name__", "") in ("router_sync", "router_async"):
             hook()
     app._setup_server()
+    from dashboard import rollup
+
+    rollup.start_background(services)  # the executive panel's per-day rollup follows the events
     return app

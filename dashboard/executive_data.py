@@ -17,13 +17,19 @@ SUMMED = rollup.COUNTERS + rollup.HISTOGRAMS
 
 
 def figures(start: datetime, moment: datetime) -> dict:
-    """Everything the panel shows for reports of [start, moment]."""
+    """Everything the panel shows for reports of [start, moment]: the days the rollup holds, summed in SQL,
+    and the days after them (today; also yesterday until the catch-up has run since midnight) rolled up live.
+    Changes to reports of stored days show once the background catch-up has run (dashboard.rollup)."""
     sessions = services().sessions
-    rollup.catch_up(sessions, moment)
-    first, today = rollup.wib_day(start), rollup.wib_day(moment)
+    complete_before = rollup.complete_before(sessions)
+    if complete_before is None:  # never built: build it now (once; the background job keeps it after)
+        rollup.catch_up(sessions, moment)
+        complete_before = rollup.complete_before(sessions)
+    first = rollup.wib_day(start)
+    today = min(complete_before, rollup.wib_day(moment))  # from this day on: live
     recurring_first = max(first, rollup.wib_day(moment - timedelta(days=RECURRING_MAX_DAYS)))
     with sessions() as s:
-        live = rollup.aggregate(s, rollup.day_start(today), moment + timedelta(seconds=1)).rows.values()
+        live = rollup.aggregate(s, max(start, rollup.day_start(today)), moment + timedelta(seconds=1)).rows.values()
         stored = R.day >= first, R.day < today
         sums = {}
         for measure, key, *values in s.execute(

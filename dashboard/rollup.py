@@ -9,6 +9,8 @@ which the panel reads approximate medians.
 """
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from datetime import date, datetime, timedelta
 
@@ -29,6 +31,9 @@ HISTOGRAMS = tuple(f"{kind}_{i}" for kind in ("accept", "resolve") for i in rang
 assert len(BUCKETS) + 1 == ROLLUP_HISTOGRAM_BUCKETS
 OPEN = frozenset(s.value for s in OPEN_STATUSES)
 STATE_NAME = "executive"
+CATCH_UP_SECONDS = 30  # DASHBOARD_ROLLUP_SECONDS overrides; 0 turns the web process's thread off
+log = logging.getLogger(__name__)
+_stop = threading.Event()
 CHUNK = 500
 _lock = threading.Lock()
 
@@ -192,6 +197,40 @@ def catch_up(sessions, moment: datetime) -> int:
             _recompute(s, days)
         state.event_id, state.complete_before, state.updated_at = last_event, max(today, state.complete_before or today), moment
     return len(days)
+
+
+def complete_before(sessions) -> str | None:
+    """The first day the rollup does not hold (None: never built)."""
+    with sessions() as s:
+        return s.scalar(select(DashboardRollupState.complete_before).where(DashboardRollupState.name == STATE_NAME))
+
+
+def jobs(services) -> list[tuple[str, object, int]]:
+    """The catch-up as a scheduler job (job_id, callable, interval seconds), for the worker."""
+    return [("dashboard_rollup", lambda: catch_up(services.sessions, services.queue.clock()), _interval() or 30)]
+
+
+def _interval() -> int:
+    return int(os.environ.get("DASHBOARD_ROLLUP_SECONDS", str(CATCH_UP_SECONDS)))
+
+
+def start_background(services) -> threading.Thread | None:
+    """Run the catch-up every DASHBOARD_ROLLUP_SECONDS (30) in a daemon thread of the web process (several
+    processes may run it: the state row is locked while a run writes)."""
+    interval = _interval()
+    if interval <= 0:
+        return None
+
+    def loop():
+        while not _stop.wait(interval):
+            try:
+                catch_up(services.sessions, services.queue.clock())
+            except Exception:  # noqa: BLE001 - a failed run is retried at the next tick
+                log.exception("dashboard rollup catch-up failed")
+
+    thread = threading.Thread(target=loop, name="dashboard-rollup", daemon=True)
+    thread.start()
+    return thread
 
 
 def _days_between(first: str, before: str) -> set[str]:

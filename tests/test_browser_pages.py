@@ -3,6 +3,7 @@ database) driven by Debian's Chromium through Playwright (one browser per sessio
 Screenshots of each page go to test-artifacts/."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -295,5 +296,109 @@ def test_state_changing_requests_need_the_csrf_token(browser, live):
                                          data=json.dumps(_operator_act_payload("TLR-2026-000001")),
                                          headers={"Content-Type": "application/json"})
         assert response.status == 400
+    finally:
+        tab.close()
+
+
+def _past(services, text, minutes_ago, **extra):
+    """A report received `minutes_ago`: its SLA clocks are already overdue."""
+    from domain.intake import IncomingReport
+
+    at = datetime.now(timezone.utc).timestamp() - minutes_ago * 60
+    data = {"channel": "web", "external_id": f"e2e-past-{time.time_ns()}", "text": text,
+            "received_at": datetime.fromtimestamp(at, timezone.utc).isoformat(), **extra}
+    return services.queue.submit(IncomingReport.from_dict(data)).report
+
+
+def _pick(page, dropdown_id, value):
+    page.click(f"#{dropdown_id}")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
+
+
+def test_supervisor_exports_open_and_hold_the_filtered_rows_only(browser, live):
+    from openpyxl import load_workbook
+
+    from dashboard import analytics, context
+
+    columns = ["ticket", "sla", "stage", "due", "late_minutes", "agency", "category", "kecamatan", "status",
+               "priority", "transfers"]
+
+    services = live["services"]
+    texts = ["pohon tumbang menutup jalan", "rumput taman kota tidak pernah dipangkas, bangku rusak"]
+    # four and eight days old: more than the 72 h duplicate window apart from each other and from the demo data
+    mine = [_past(services, text, 5760 * (i + 1), category="PARK", agency="DLH", priority="P2").ticket
+            for i, text in enumerate(texts)]
+    assert [services.queue.get(t).status for t in mine] == ["NEW", "NEW"]
+    other = _past(services, "lampu jalan padam sepanjang blok", 600, category="STREETLIGHT", agency="PUPR",
+                  priority="P2").ticket
+    tab = Page(browser, live["base"], "sup1")
+    try:
+        page = tab.open("/supervisor", "#supervisor-breaches-table")
+        page.wait_for_selector(f"#supervisor-breaches-table >> text={other}")
+        _pick(page, "supervisor-agency", "DLH")
+        _pick(page, "supervisor-category", "PARK")
+        page.wait_for_function(f"!document.getElementById('supervisor-breaches-table').innerText.includes('{other}')")
+        files = {}
+        for kind in ("csv", "xlsx"):
+            with page.expect_download() as download:
+                page.click(f"#supervisor-{kind}")
+            files[kind] = Path(download.value.path())
+            assert download.value.suggested_filename == f"sla-breaches.{kind}"
+        context.set_services(services)
+        expected = {r["ticket"] for r in analytics.breaches(agency="DLH", category="PARK",
+                                                           start=analytics.period_start("30d", datetime.now(timezone.utc)))}
+        import csv
+
+        with files["csv"].open(newline="", encoding="utf-8") as handle:
+            csv_rows = list(csv.DictReader(handle))
+        sheet = load_workbook(io.BytesIO(files["xlsx"].read_bytes()), read_only=True).active
+        values = list(sheet.iter_rows(values_only=True))
+        xlsx_rows = [dict(zip(values[0], row)) for row in values[1:]]
+        assert list(values[0]) == columns and list(csv_rows[0]) == columns
+        for rows in (csv_rows, xlsx_rows):
+            assert {r["ticket"] for r in rows} == expected and set(mine) <= expected and other not in expected
+            assert {(r["agency"], r["category"]) for r in rows} == {("DLH", "PARK")}
+            assert len(rows) == len({r["ticket"] + r["stage"] for r in rows})
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
+def test_executive_panel_exports_a_png_and_prints_to_pdf(browser, live):
+    tab = Page(browser, live["base"], "exec1")
+    try:
+        page = tab.open("/executive", "#executive-league-table")
+        page.wait_for_selector("#executive-daily .main-svg")
+        with page.expect_download() as download:
+            page.click("#executive-png")
+        assert download.value.suggested_filename == "panel-eksekutif.png"
+        png = Path(download.value.path()).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert width == 1000 and height >= 60 + 320 * 6 and len(png) > 30_000
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4", landscape=True, print_background=True)
+        assert pdf[:5] == b"%PDF-" and b"%%EOF" in pdf[-1024:] and len(pdf) > 20_000
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
+def test_operator_verifies_the_selected_report_with_the_v_key(browser, live):
+    services = live["services"]
+    report = _submit(services, "saluran air tersumbat sampah di depan sekolah", category="DRAINAGE", agency="PUPR")
+    tab = Page(browser, live["base"], "op1")
+    try:
+        page = tab.open("/operator", "#operator-queue-table")
+        row = page.locator(f"#operator-queue-table tr:has-text('{report.ticket}') button")
+        row.click()
+        page.wait_for_selector(f"#operator-detail >> text={report.ticket}")
+        page.wait_for_function("document.querySelector('#operator-agency').innerText.includes('Pekerjaan Umum')"
+                               " || document.querySelector('#operator-agency').innerText.includes('PUPR')")
+        page.locator("body").press("v")
+        page.wait_for_selector(f"#operator-feedback >> text={report.ticket}", timeout=5000)
+        assert services.queue.get(report.ticket).status in ("ASSIGNED", "VERIFIED")
+        assert tab.errors == []
     finally:
         tab.close()

@@ -53,7 +53,9 @@ def _history(queue, workflow, clock) -> list[str]:
     return tickets
 
 
-def _assert_same_as_raw(clock, period="30d"):
+def _assert_same_as_raw(clock, period="30d", catch_up=True):
+    if catch_up:
+        rollup.catch_up(context.services().sessions, clock())
     start = analytics.period_start(period, clock())
     data = executive_data.figures(start, clock())
     assert data["daily"] == analytics.daily(start)
@@ -87,8 +89,11 @@ def test_rollup_matches_the_raw_aggregates_and_follows_changes(services, queue, 
     data = _assert_same_as_raw(clock)
     assert sum(r["open"] for r in data["league"]) == before_open - 1
     assert rollup.catch_up(services.sessions, clock()) == 0  # nothing changed since: nothing recomputed
-    # the day ends: yesterday is stored, the figures stay the same
+    # the day ends: before the catch-up runs, yesterday is rolled up live; after it, it is stored
     clock.advance(days=1)
+    _assert_same_as_raw(clock, catch_up=False)
+    with services.sessions() as s:
+        assert s.scalar(select(func.max(DashboardRollup.day))) < today
     _assert_same_as_raw(clock)
     _assert_same_as_raw(clock, "7d")
     with services.sessions() as s:
