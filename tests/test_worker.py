@@ -102,7 +102,9 @@ def test_losing_the_lock_session_stops_the_jobs_until_the_lock_is_back(services)
         wait_until(lambda: worker.running)
         with services.engine.begin() as conn:
             lock_pid = conn.scalar(text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :cls"),
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :cls "
+                "AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295) "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
                 {"cls": ADVISORY_LOCK_CLASS})
             assert lock_pid is not None
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lock_pid})
