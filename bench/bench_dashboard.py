@@ -78,17 +78,20 @@ def fill(engine, historical: int, open_: int) -> None:
         return f"(CASE ({expr}) % {len(values)} {whens} END)"
 
     with engine.begin() as conn:
+        def run(sql: str):  # psycopg reads % as a placeholder
+            return conn.exec_driver_sql(sql.replace("%", "%%") if pg else sql)
+
         indexes = _drop_indexes(conn, ("reports", "sla_clocks", "events"))
-        agencies = [r[0] for r in conn.exec_driver_sql("SELECT code FROM agencies ORDER BY code")]
-        cats = [r[0] for r in conn.exec_driver_sql("SELECT code FROM categories ORDER BY code")]
-        areas = list(conn.exec_driver_sql("SELECT kode, kecamatan FROM areas ORDER BY kode"))
+        agencies = [r[0] for r in run("SELECT code FROM agencies ORDER BY code")]
+        cats = [r[0] for r in run("SELECT code FROM categories ORDER BY code")]
+        areas = list(run("SELECT kode, kecamatan FROM areas ORDER BY kode"))
         for label, count, offset, span_minutes, closed in (("hist", historical, 0, 2 * 365 * 1440, True),
                                                           ("open", open_, historical, 7 * 1440, False)):
             series = (f"WITH s(n) AS (SELECT generate_series(1, {count})::bigint), " if pg else
                       f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count}), ")
             start = f"timestamp '{now}'" if pg else f"'{now}'"
             at = minutes_after(start, f"-(h % {span_minutes})")
-            conn.exec_driver_sql(series + f"""
+            run(series + f"""
                 base AS (SELECT n, (n * 2654435761 + {offset}) % 1000003 AS h FROM s),
                 timed AS (SELECT n, h, {at} AS at FROM base)
                 INSERT INTO reports (id, ticket, channel, external_id, kind, category_code, priority, agency_code,
@@ -105,7 +108,7 @@ def fill(engine, historical: int, open_: int) -> None:
                     CASE WHEN h % 3 = 0 THEN NULL ELSE 106.6 + (h % 1500) / 10000.0 END
                 FROM timed""")
         for stage, minutes in (("acknowledge", 360), ("dispatch", 1440), ("resolve", 10080)):
-            conn.exec_driver_sql(f"""
+            run(f"""
                 INSERT INTO sla_clocks (report_id, stage, calendar, started_at, target_minutes, due_at, warn_at,
                     met_at, paused_seconds, extended_minutes)
                 SELECT id, '{stage}', '24x7', received_at, {minutes}, {minutes_after('received_at', str(minutes))},
@@ -114,7 +117,7 @@ def fill(engine, historical: int, open_: int) -> None:
                               OR ('{stage}' = 'dispatch' AND status IN ('ACCEPTED', 'IN_PROGRESS'))
                          THEN {minutes_after('received_at', f'id % {minutes * 2}')} END, 0, 0
                 FROM reports""")
-        conn.exec_driver_sql(f"INSERT INTO events (at, report_id, actor, actor_role, type) "
+        run(f"INSERT INTO events (at, report_id, actor, actor_role, type) "
                              f"SELECT received_at, id, 'bench', 'system', 'received' FROM reports WHERE id > {historical}")
         for create in indexes:  # building an index once is much faster than maintaining it row by row
             conn.exec_driver_sql(create)
