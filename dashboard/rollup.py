@@ -177,26 +177,35 @@ def aggregate(session, start: datetime, end: datetime, rows: Rows | None = None)
     return rows
 
 
-def catch_up(sessions, moment: datetime) -> int:
-    """Bring the stored past days up to date; returns how many days were recomputed."""
+def catch_up(sessions, moment: datetime, batch_days: int = 31) -> int:
+    """Bring the stored past days up to date; returns how many days were recomputed. Days not stored yet
+    are added `batch_days` per transaction (the first build of years of reports does not hold the write
+    lock for minutes)."""
     today = wib_day(moment)
-    with _lock, sessions.begin() as s:
-        state = s.scalar(select(DashboardRollupState).where(DashboardRollupState.name == STATE_NAME)
-                         .with_for_update())
-        last_event = s.scalar(select(func.max(Event.id))) or 0
-        if state is None:
-            first = s.scalar(select(func.min(Report.received_at)))
-            days = _days_between(wib_day(first), today) if first else set()
-            state = DashboardRollupState(name=STATE_NAME, event_id=0, complete_before=today, updated_at=moment)
-            s.add(state)
-        else:
-            days = _days_between(state.complete_before or today, today)
-            if last_event > state.event_id:
-                days |= _touched_days(s, state.event_id, last_event, today)
-        if days:
-            _recompute(s, days)
-        state.event_id, state.complete_before, state.updated_at = last_event, max(today, state.complete_before or today), moment
-    return len(days)
+    total = 0
+    while True:
+        with _lock, sessions.begin() as s:
+            state = s.scalar(select(DashboardRollupState).where(DashboardRollupState.name == STATE_NAME)
+                             .with_for_update())
+            last_event = s.scalar(select(func.max(Event.id))) or 0
+            if state is None:  # from the first report on, everything is still to be built
+                first = s.scalar(select(func.min(Report.received_at)))
+                state = DashboardRollupState(name=STATE_NAME, event_id=last_event, updated_at=moment,
+                                             complete_before=min(today, wib_day(first)) if first else today)
+                s.add(state)
+                continue
+            new_days = sorted(_days_between(state.complete_before, today))[:batch_days]
+            complete = ((date.fromisoformat(new_days[-1]) + timedelta(days=1)).isoformat() if new_days
+                        else state.complete_before)
+            days = set(new_days)
+            if last_event > state.event_id:  # days already stored that changed since
+                days |= _touched_days(s, state.event_id, last_event, complete)
+            if days:
+                _recompute(s, days)
+            state.event_id, state.complete_before, state.updated_at = last_event, complete, moment
+        total += len(days)
+        if complete >= today:
+            return total
 
 
 def complete_before(sessions) -> str | None:
@@ -222,11 +231,13 @@ def start_background(services) -> threading.Thread | None:
         return None
 
     def loop():
-        while not _stop.wait(interval):
+        while True:  # the first run at start-up: a first build is done before anyone opens the panel
             try:
                 catch_up(services.sessions, services.queue.clock())
             except Exception:  # noqa: BLE001 - a failed run is retried at the next tick
                 log.exception("dashboard rollup catch-up failed")
+            if _stop.wait(interval):
+                return
 
     thread = threading.Thread(target=loop, name="dashboard-rollup", daemon=True)
     thread.start()
