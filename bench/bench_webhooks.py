@@ -23,6 +23,7 @@ import argparse
 import http.client
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def build_requests(total: int, repeat_share: float, seed: int = 7) -> tuple[list
 def database(backend: str) -> tuple[str, callable]:
     if backend == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
-        return f"sqlite:///{path}", lambda: None
+        return f"sqlite:///{path}", lambda: shutil.rmtree(path.parent, ignore_errors=True)
     from sqlalchemy import text
 
     from domain.db import make_engine
@@ -176,7 +177,11 @@ def run(backend: str, total: int, repeat_share: float, worker_mode: str = "durin
         server.wait(30)
         if worker is not None:
             worker.terminate()
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:  # a long job still running: the figures are in already
+                worker.kill()
+                worker.wait(30)
     latencies.sort()
     cleanup()
     drain_seconds = (state["last"] - state["first"]).total_seconds() if state["first"] else 0.0

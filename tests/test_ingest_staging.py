@@ -159,3 +159,17 @@ def test_processed_rows_are_purged_after_a_week_and_pending_ones_never(app, serv
     clock.advance(days=8)
     assert channels.drainer.purge() == 2
     assert count(services, InboundMessage) == 1
+
+
+def test_the_worker_job_kicks_the_drain_thread_which_empties_the_inbox(app, services):
+    import time
+
+    from ingest.jobs import jobs
+    client, _ = app
+    stage_messages(client, 3)
+    job = dict((job_id, fn) for job_id, fn, _ in jobs(services, channel_config()))["ingest-drain"]
+    job()
+    deadline = time.monotonic() + 10
+    while count(services, InboundMessage, InboundMessage.state == "pending") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert count(services, Report) == 3
