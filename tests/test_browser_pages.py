@@ -311,9 +311,12 @@ def _past(services, text, minutes_ago, **extra):
 
 
 def _pick(page, dropdown_id, value):
+    """Choose `value` in a Dash dropdown by typing it, and wait until the dropdown shows it."""
     page.click(f"#{dropdown_id}")
-    page.keyboard.type(value)
+    page.keyboard.type(value, delay=20)
+    page.wait_for_timeout(150)
     page.keyboard.press("Enter")
+    page.wait_for_function(f"document.getElementById('{dropdown_id}').innerText.trim() === '{value}'", timeout=5000)
 
 
 def test_supervisor_exports_open_and_hold_the_filtered_rows_only(browser, live):
@@ -338,7 +341,8 @@ def test_supervisor_exports_open_and_hold_the_filtered_rows_only(browser, live):
         page.wait_for_selector(f"#supervisor-breaches-table >> text={other}")
         _pick(page, "supervisor-agency", "DLH")
         _pick(page, "supervisor-category", "PARK")
-        page.wait_for_function(f"!document.getElementById('supervisor-breaches-table').innerText.includes('{other}')")
+        page.wait_for_function(f"!document.getElementById('supervisor-breaches-table').innerText.includes('{other}')"
+                               f" && document.getElementById('supervisor-breaches-table').innerText.includes('{mine[0]}')")
         files = {}
         for kind in ("csv", "xlsx"):
             with page.expect_download() as download:
