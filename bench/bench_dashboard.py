@@ -127,6 +127,7 @@ def fill(engine, historical: int, open_: int) -> None:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
         else:
             conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the bulk load's WAL back into the file
 
 
 def _drop_indexes(conn, tables) -> list[str]:
@@ -202,6 +203,7 @@ def run(backend: str, args) -> None:
         out = wall.refresh.__wrapped__(0, shown["token"], "id")
         shown["token"] = out[-2] if out[-2] is not dash.no_update else shown["token"]
 
+    refresh()  # warm the caches (reference data, pages) once
     report(f"[{backend}] wall refresh, queue changed (recompute)", timed(refresh, args.runs, new_event), 150)
     report(f"[{backend}] wall refresh, nothing changed (token only)", timed(refresh, args.runs), 150)
     rollup.catch_up(services.sessions, NOW)
