@@ -127,7 +127,12 @@ def fill(engine, historical: int, open_: int) -> None:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
         else:
             conn.exec_driver_sql("ANALYZE")
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the bulk load's WAL back into the file
+    if not pg:  # the bulk load's WAL back into the database file (outside any transaction)
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
 
 
 def _drop_indexes(conn, tables) -> list[str]:
