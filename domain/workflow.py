@@ -25,7 +25,7 @@ from domain.lifecycle import (
     ValidationError,
     check_transition,
 )
-from domain.models import Assignment, Report
+from domain.models import Agency, Assignment, Report
 from domain.queue import QueueService
 
 SNAPSHOT_FIELDS = ("status", "kind", "category_code", "priority", "agency_code", "merged_into_id",
@@ -86,9 +86,12 @@ class Workflow:
         if actor.role == Role.AGENCY_OFFICER and report.agency_code != actor.agency_code:
             raise TransitionError(f"report {report.ticket} belongs to {report.agency_code}, not {actor.agency_code}")
 
-    def _require_agency(self, code: str) -> str:
+    @staticmethod
+    def _require_agency(s: Session, code: str) -> str:
+        """Checked in the caller's transaction: a second session here would wait on SQLite's write lock."""
         code = (code or "").strip().upper()
-        if code not in self.queue.agencies:
+        agency = s.get(Agency, code) if code else None
+        if agency is None or not agency.active:
             raise ValidationError("agency", f"unknown agency code {code!r}")
         return code
 
@@ -119,7 +122,7 @@ class Workflow:
 
     def assign(self, ticket: str, actor: Actor, agency: str | None = None, reason: str | None = None) -> Report:
         def apply(s, report, now):
-            self._assign(s, report, self._require_agency(agency or report.agency_code), "assign", actor, now, reason)
+            self._assign(s, report, self._require_agency(s, agency or report.agency_code), "assign", actor, now, reason)
         return self._change(ticket, actor, Action.ASSIGN, apply, reason=reason)
 
     def verify_and_assign(self, ticket: str, actor: Actor, agency: str | None = None,
@@ -221,7 +224,7 @@ class Workflow:
         reason = self._require_reason(reason)
 
         def apply(s, report, now):
-            target = self._require_agency(agency)
+            target = self._require_agency(s, agency)
             if target == report.agency_code:
                 raise TransitionError(f"{report.ticket} is already with {target}")
             report.transfer_count += 1

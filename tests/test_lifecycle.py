@@ -144,3 +144,13 @@ def test_allowed_actions_for_user_interfaces():
     assert set(allowed_actions(S.NEW, Role.OPERATOR)) >= {"verify", "reject", "merge", "ask_citizen"}
     assert allowed_actions(S.NEW, Role.AGENCY_OFFICER) == []
     assert set(allowed_actions(S.ASSIGNED, Role.AGENCY_OFFICER)) == {"accept", "transfer"}
+
+
+def test_assign_works_before_reference_data_is_cached(queue, workflow):
+    """Regression: the agency check once opened a second session inside the write transaction, which on
+    SQLite waited for its own lock and failed."""
+    report = bring_to(queue, workflow, S.VERIFIED)
+    queue._agencies = queue._categories = None
+    assert workflow.assign(report.ticket, OPERATOR, "DLH").agency_code == "DLH"
+    with pytest.raises(DomainError, match="unknown agency"):
+        workflow.transfer(report.ticket, OPERATOR, "NASA", "salah alamat")
