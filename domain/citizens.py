@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.actors import Actor
@@ -26,11 +26,9 @@ def resolve_citizens(
     known: dict[tuple[str, str], int] = {}
     for start in range(0, len(keys), 400):
         chunk = keys[start:start + 400]
-        wanted = set(chunk)
         known.update(((kind, value), cid) for kind, value, cid in session.execute(
-            select(CitizenIdentity.kind, CitizenIdentity.value, CitizenIdentity.citizen_id).where(
-                CitizenIdentity.kind.in_({k[0] for k in chunk}), CitizenIdentity.value.in_({k[1] for k in chunk})))
-            if (kind, value) in wanted)
+            select(CitizenIdentity.kind, CitizenIdentity.value, CitizenIdentity.citizen_id)
+            .where(pairs_in(CitizenIdentity.kind, CitizenIdentity.value, chunk))))
 
     stored = set(known)
     # Plan each info: an existing citizen ("known", id) or a citizen new in this batch ("new", index).
@@ -77,6 +75,16 @@ def resolve_citizens(
     out = [None if step is None else (step[1] if step[0] == "known" else new_ids[step[1]]) for step in plan]
     _fill_names(session, infos, out)
     return out
+
+
+def pairs_in(first, second, pairs):
+    """`(first, second) IN pairs` as one `first = x AND second IN (...)` per distinct x: both columns
+    are index conditions of a two-column unique index on SQLite and PostgreSQL alike (row-value IN,
+    or two separate IN lists, make PostgreSQL scan every row of a matching first column)."""
+    grouped: dict = {}
+    for a, b in pairs:
+        grouped.setdefault(a, set()).add(b)
+    return or_(*(and_(first == a, second.in_(sorted(bs))) for a, bs in grouped.items()))
 
 
 def _fill_names(session: Session, infos, ids) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from domain import clocks
 from domain.actors import SYSTEM, Actor
-from domain.citizens import resolve_citizens
+from domain.citizens import pairs_in, resolve_citizens
 from domain.clock import WIB, Clock, isoformat, utcnow
 from domain.events import record
 from domain.intake import IncomingReport
@@ -132,13 +132,9 @@ class QueueService:
         decided = [self._decide(item) for item in items]
         with self.sessions.begin() as s:
             keys = list({(i.channel, i.external_id) for i in items})
-            # Two IN lists on the unique (channel, external_id) index (row-value IN is not planned
-            # as an index scan on PostgreSQL); exact pairs are picked out here.
-            wanted = set(keys)
             existing = {(ch, ext): rid for rid, ch, ext in s.execute(
-                select(Report.id, Report.channel, Report.external_id).where(
-                    Report.channel.in_({k[0] for k in keys}), Report.external_id.in_({k[1] for k in keys})))
-                if (ch, ext) in wanted}
+                select(Report.id, Report.channel, Report.external_id)
+                .where(pairs_in(Report.channel, Report.external_id, keys)))}
             fresh: dict[tuple[str, str], tuple[IncomingReport, dict]] = {}
             for item, decision in zip(items, decided):
                 key = (item.channel, item.external_id)
