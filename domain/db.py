@@ -37,7 +37,10 @@ def make_engine(database_url: str, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No server-side prepared statements: a generic plan made while a table was small (a sequential
+    # scan) would stay in use as the table grows.
+    connect_args = {"prepare_threshold": None, **kwargs.pop("connect_args", {})}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
