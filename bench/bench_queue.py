@@ -190,12 +190,15 @@ def main() -> None:
     parser.add_argument("--backend", default="both", choices=["sqlite", "postgresql", "both"])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--m", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=["submit", "due"], help="run one of the two measurements")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
-            bench_submit(backend, args.n, Path(tmp))
-            bench_due_query(backend, args.m, Path(tmp))
+            if args.only != "due":
+                bench_submit(backend, args.n, Path(tmp))
+            if args.only != "submit":
+                bench_due_query(backend, args.m, Path(tmp))
 
 
 if __name__ == "__main__":
