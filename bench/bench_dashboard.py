@@ -13,7 +13,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,10 +26,9 @@ from app import Services  # noqa: E402
 from dashboard import queries  # noqa: E402
 from domain.clock import FrozenClock  # noqa: E402
 from domain.config import DATA_DIR, Settings  # noqa: E402
-from domain.db import make_engine  # noqa: E402
+from bench.pg_schema import create_schema, drop_schema  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STATUSES = ["NEW", "VERIFIED", "ASSIGNED", "ACCEPTED", "IN_PROGRESS"]
 CHANNELS = ["whatsapp", "email", "app", "web", "x", "call112"]
 
@@ -39,12 +37,7 @@ def fresh_services(backend: str, folder: str) -> Services:
     if backend == "sqlite":
         url = f"sqlite:///{folder}/bench.db"
     else:
-        schema = f"bench_dashboard_{uuid.uuid4().hex[:6]}"
-        admin = make_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        admin.dispose()
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        schema, url = create_schema("bench_dashboard")
     settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=Path(folder) / "att", secret_key="bench")
     services = Services(settings, clock=FrozenClock(NOW))
     services.init_db()
@@ -55,10 +48,7 @@ def fresh_services(backend: str, folder: str) -> Services:
 def drop(services: Services) -> None:
     services.engine.dispose()
     if services.bench_schema:
-        admin = make_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {services.bench_schema} CASCADE"))
-        admin.dispose()
+        drop_schema(services.bench_schema)
 
 
 def fill(engine, historical: int, open_: int) -> None:

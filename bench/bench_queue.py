@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.pg_schema import create_schema, drop_schema  # noqa: E402
 from domain.clock import UTC  # noqa: E402
 from domain.config import DATA_DIR  # noqa: E402
 from domain.db import make_engine, migrate, session_factory  # noqa: E402
@@ -35,7 +35,6 @@ from domain.queue import QueueService  # noqa: E402
 from domain.seed import seed  # noqa: E402
 from domain.sla import SlaBook  # noqa: E402
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 CATEGORIES = ["ROAD", "FLOOD", "WASTE", "STREETLIGHT", "DRAINAGE", "WATER", "TRAFFIC", None]
 
@@ -45,12 +44,7 @@ def fresh_database(backend: str, tmp: Path, name: str):
         url = f"sqlite:///{tmp / (name + '.db')}"
         engine = make_engine(url)
     else:
-        schema = f"bench_{name}_{uuid.uuid4().hex[:6]}"
-        admin = make_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        admin.dispose()
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        schema, url = create_schema(f"bench_{name}")
         engine = make_engine(url)
         engine.info = {"schema": schema}
     migrate(engine)
@@ -63,10 +57,7 @@ def drop(engine, backend):
     schema = getattr(engine, "info", {}).get("schema") if backend == "postgresql" else None
     engine.dispose()
     if schema:
-        admin = make_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        drop_schema(schema)
 
 
 def make_items(n: int) -> list[IncomingReport]:
