@@ -26,7 +26,7 @@ import typer
 from domain.actors import SYSTEM, Actor
 from domain.clock import utcnow
 from domain.config import Settings
-from domain.db import make_engine, migrate, session_factory
+from domain.db import make_engine, migrate, read_session_factory, session_factory
 from domain.intake import IncomingReport
 from domain.lifecycle import DomainError
 from domain.queue import QueueService
@@ -50,6 +50,11 @@ class Services:
     @cached_property
     def sessions(self):
         return session_factory(self.engine)
+
+    @cached_property
+    def reads(self):
+        """Sessions that only read (the dashboards): see domain.db.read_session_factory."""
+        return read_session_factory(self.engine)
 
     @cached_property
     def sla(self) -> SlaBook:

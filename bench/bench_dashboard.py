@@ -33,9 +33,9 @@ STATUSES = ["NEW", "VERIFIED", "ASSIGNED", "ACCEPTED", "IN_PROGRESS"]
 CHANNELS = ["whatsapp", "email", "app", "web", "x", "call112"]
 
 
-def fresh_services(backend: str, folder: str) -> Services:
+def fresh_services(backend: str, folder: str, db: str | None = None) -> Services:
     if backend == "sqlite":
-        url = f"sqlite:///{folder}/bench.db"
+        url = f"sqlite:///{db or folder + '/bench.db'}"
     else:
         schema, url = create_schema("bench_dashboard")
     settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=Path(folder) / "att", secret_key="bench")
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--historical", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--db", help="SQLite only: keep the filled database in this file, and reuse it when it exists")
     args = parser.parse_args()
     for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
         run(backend, args)
@@ -172,11 +173,14 @@ def run(backend: str, args) -> None:
     from dashboard import create_dash, rollup
 
     folder = tempfile.mkdtemp(prefix="bench-dashboard-")
-    services = fresh_services(backend, folder)
+    db = args.db if backend == "sqlite" else None
+    reuse = bool(db) and os.path.exists(db)
+    services = fresh_services(backend, folder, db)
     started = time.perf_counter()
-    fill(services.engine, args.historical, args.open)
-    print(f"[{backend}] filled {args.historical:,} historical + {args.open:,} open reports "
-          f"in {time.perf_counter() - started:.0f} s")
+    if not reuse:
+        fill(services.engine, args.historical, args.open)
+        print(f"[{backend}] filled {args.historical:,} historical + {args.open:,} open reports "
+              f"in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     days = rollup.catch_up(services.sessions, NOW)
     print(f"[{backend}] first rollup of {days} days in {time.perf_counter() - started:.0f} s")

@@ -42,7 +42,7 @@ def breaches(*, agency=None, category=None, kecamatan=None, stage=None, start=No
         query = query.where(Report.received_at >= start)
     if end:
         query = query.where(Report.received_at < end)
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(query.order_by(SlaClock.due_at).limit(limit)).all()
     return [{"ticket": r.ticket, "agency": r.agency_code, "category": r.category_code or "-",
              "kecamatan": r.kecamatan or "-", "status": r.status, "priority": r.priority, "stage": r.stage,
@@ -52,7 +52,7 @@ def breaches(*, agency=None, category=None, kecamatan=None, stage=None, start=No
 
 
 def ping_pong(limit: int = 200) -> list[dict]:
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(select(Report.ticket, Report.agency_code, Report.status, Report.transfer_count,
                                 Report.category_code).where(Report.transfer_count > 2)
                          .order_by(Report.transfer_count.desc()).limit(limit)).all()
@@ -64,7 +64,7 @@ def league(start: datetime) -> list[dict]:
     agency = func.coalesce(Report.agency_code, "-")  # expressions keep the planner on the period's range
     accept = (select(SlaClock.report_id, SlaClock.met_at, SlaClock.due_at, SlaClock.started_at)
               .where(SlaClock.stage == "dispatch").subquery())
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(
             select(agency, func.count(),
                    func.sum(case((Report.status.in_(OPEN), 1), else_=0)),
@@ -88,7 +88,7 @@ def league(start: datetime) -> list[dict]:
 
 def counts_by(column_name: str, start: datetime, limit: int = 30) -> list[tuple[str, int]]:
     column = func.coalesce(getattr(Report, column_name), "-")  # an expression: keep to the period's range
-    with services().sessions() as s:
+    with services().reads() as s:
         return [(k or "-", n) for k, n in s.execute(
             select(column, func.count()).where(Report.received_at >= start).group_by(column)
             .order_by(func.count().desc()).limit(limit)).all()]
@@ -97,7 +97,7 @@ def counts_by(column_name: str, start: datetime, limit: int = 30) -> list[tuple[
 def daily(start: datetime) -> list[tuple[str, int, int]]:
     """Reports received and resolved per WIB day."""
     day = _wib_day(Report.received_at)
-    with services().sessions() as s:
+    with services().reads() as s:
         received = dict(s.execute(select(day, func.count()).where(Report.received_at >= start).group_by(day)).all())
         rday = _wib_day(Report.resolved_at)
         resolved = dict(s.execute(select(rday, func.count()).where(Report.resolved_at >= start).group_by(rday)).all())
@@ -113,7 +113,7 @@ def heatmap(start: datetime) -> dict[tuple[int, int], int]:
     else:
         local = func.datetime(Report.received_at, "+7 hours")
         dow, hour = func.strftime("%w", local), func.strftime("%H", local)
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(select(dow, hour, func.count()).where(Report.received_at >= start).group_by(dow, hour)).all()
     out = {}
     for d, h, n in rows:
@@ -129,7 +129,7 @@ def _wib_day(column):
 
 
 def satisfaction(start: datetime) -> dict:
-    with services().sessions() as s:
+    with services().reads() as s:
         n, avg = s.execute(select(func.count(Report.satisfaction), func.avg(Report.satisfaction))
                            .where(Report.received_at >= start, Report.satisfaction.is_not(None))).one()
     return {"ratings": n or 0, "index": None if avg is None else round(float(avg) / 5 * 100, 1)}
@@ -138,7 +138,7 @@ def satisfaction(start: datetime) -> dict:
 def recurring(start: datetime, limit: int = 10) -> list[dict]:
     place = func.coalesce(Report.kelurahan_code, Report.kecamatan)
     category = func.coalesce(Report.category_code, "-")
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(select(category, place, func.count())
                          .where(Report.received_at >= start, Report.category_code.is_not(None), place.is_not(None))
                          .group_by(category, place).having(func.count() >= 3)
@@ -147,7 +147,7 @@ def recurring(start: datetime, limit: int = 10) -> list[dict]:
 
 
 def compliance(start: datetime) -> float | None:
-    with services().sessions() as s:
+    with services().reads() as s:
         total, on_time = s.execute(select(func.count(), func.sum(case((SlaClock.met_at <= SlaClock.due_at, 1), else_=0)))
                                    .where(SlaClock.met_at >= start)).one()
     return None if not total else round(100.0 * (on_time or 0) / total, 1)

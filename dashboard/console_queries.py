@@ -31,7 +31,7 @@ def queue(statuses: list[str], *, agency: str | None = None, limit: int = 200) -
     if agency:
         query = query.where(Report.agency_code == agency)
     query = query.order_by(due.c.due.is_(None), due.c.due, Report.priority, Report.id).limit(limit)
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(query).all()
     out = []
     for r in rows:
@@ -45,7 +45,7 @@ def queue(statuses: list[str], *, agency: str | None = None, limit: int = 200) -
 
 def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
     """One report for a console; an agency officer gets only their agency's reports (NotFound otherwise)."""
-    with services().sessions() as s:
+    with services().reads() as s:
         report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
         if report is None or (agency is not None and report.agency_code != agency):
             raise NotFound(f"no report with ticket {ticket!r}")
@@ -122,7 +122,7 @@ def category_suggestions(suggestions: list) -> list[dict]:
 
 
 def timeline(ticket: str) -> list[dict]:
-    with services().sessions() as s:
+    with services().reads() as s:
         report_id = s.scalar(select(Report.id).where(Report.ticket == ticket))
         if report_id is None:
             return []
@@ -139,7 +139,7 @@ def _change(before, after) -> str:
 
 
 def breaches_of(ticket: str) -> list[dict]:
-    with services().sessions() as s:
+    with services().reads() as s:
         rows = s.execute(select(SlaBreach).join(Report, Report.id == SlaBreach.report_id)
                          .where(Report.ticket == ticket).order_by(SlaBreach.id)).scalars().all()
         return [{"stage": b.stage, "level": b.level, "due": wib(b.due_at), "code": b.explanation_code or "",
@@ -147,7 +147,7 @@ def breaches_of(ticket: str) -> list[dict]:
 
 
 def pending_extensions(agency: str | None = None) -> list[dict]:
-    with services().sessions() as s:
+    with services().reads() as s:
         query = (select(ExtensionRequest, Report.ticket).join(Report, Report.id == ExtensionRequest.report_id)
                  .where(ExtensionRequest.status == "pending").order_by(ExtensionRequest.requested_at))
         if agency:

@@ -20,10 +20,10 @@ def figures(start: datetime, moment: datetime) -> dict:
     """Everything the panel shows for reports of [start, moment]: the days the rollup holds, summed in SQL,
     and the days after them (today; also yesterday until the catch-up has run since midnight) rolled up live.
     Changes to reports of stored days show once the background catch-up has run (dashboard.rollup)."""
-    sessions = services().sessions
+    sessions = services().reads
     complete_before = rollup.complete_before(sessions)
     if complete_before is None:  # never built: build it now (once; the background job keeps it after)
-        rollup.catch_up(sessions, moment)
+        rollup.catch_up(services().sessions, moment)
         complete_before = rollup.complete_before(sessions)
     first = rollup.wib_day(start)
     today = min(complete_before, rollup.wib_day(moment))  # from this day on: live

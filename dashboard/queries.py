@@ -36,7 +36,7 @@ def start_of_day_wib(moment: datetime) -> datetime:
 
 def change_token(moment: datetime | None = None) -> str:
     moment = moment or now()
-    with services().sessions() as s:
+    with services().reads() as s:
         last_event = s.scalar(select(func.max(Event.id))) or 0
         last_breach = s.scalar(select(func.max(SlaBreach.id))) or 0
     return f"{last_event}:{last_breach}:{int(moment.timestamp()) // TIME_BUCKET_SECONDS}"
@@ -63,7 +63,7 @@ def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> d
 def compute_wall(moment: datetime) -> dict:
     day_start = start_of_day_wib(moment)
     areas = reference_areas()  # cached; read before the session (SQLite: one connection at a time)
-    with services().sessions() as s:
+    with services().reads() as s:
         open_by_agency = dict(s.execute(
             select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)
         ).all())
@@ -129,13 +129,16 @@ def _ticker(s, limit: int = 12) -> list[dict]:
 
 def _incidents(s, moment: datetime) -> list[dict]:
     place = func.coalesce(Report.kelurahan_code, Report.kecamatan)
+    # status and category as expressions: the planner keeps to the 3-hour range of received_at. Given the bare
+    # columns, SQLite (which cannot see how narrow a bound range is) walks a category index in GROUP BY order
+    # through all 1,000,000 reports instead: 95 ms against 7 ms.
+    category = Report.category_code.concat("")
     rows = s.execute(
-        select(Report.category_code, place.label("place"), func.count().label("n"), func.min(Report.priority),
+        select(category, place.label("place"), func.count().label("n"), func.min(Report.priority),
                func.max(Report.received_at))
-        # status as an expression: the planner keeps to the 3-hour range, not to every open report
         .where(Report.received_at >= moment - INCIDENT_WINDOW, func.coalesce(Report.status, "").in_(OPEN),
-               Report.category_code.is_not(None), place.is_not(None))
-        .group_by(Report.category_code, place)
+               category.is_not(None), place.is_not(None))
+        .group_by(category, place)
         .having(func.count() >= INCIDENT_MIN_REPORTS)
         .order_by(func.min(Report.priority), func.count().desc()).limit(6)
     ).all()
@@ -192,7 +195,7 @@ def _map_points(s, reference: list[dict]) -> list[dict]:
 def reference_areas() -> list[dict]:
     cached = _cache.get("areas")
     if cached is None:
-        with services().sessions() as s:
+        with services().reads() as s:
             cached = [{"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat,
                        "lon": a.lon} for a in s.scalars(select(Area).order_by(Area.kode))]
         _cache["areas"] = cached
@@ -203,7 +206,7 @@ def agency_names() -> dict[str, str]:
     cached = _cache.get("agencies")
     if cached is None:
         from domain.models import Agency
-        with services().sessions() as s:
+        with services().reads() as s:
             cached = dict(s.execute(select(Agency.code, Agency.name).order_by(Agency.code)).all())
         _cache["agencies"] = cached
     return cached
@@ -212,7 +215,7 @@ def agency_names() -> dict[str, str]:
 def category_labels() -> dict[str, tuple[str, str]]:
     cached = _cache.get("categories")
     if cached is None:
-        with services().sessions() as s:
+        with services().reads() as s:
             cached = {c: (i, e) for c, i, e in s.execute(select(Category.code, Category.label_id, Category.label_en))}
         _cache["categories"] = cached
     return cached
