@@ -44,7 +44,4 @@ def create_dash(services):
         if getattr(hook, "__name__", "") in ("router_sync", "router_async"):
             hook()
     app._setup_server()
-    from dashboard import rollup
-
-    rollup.start_background(services)  # the executive panel's per-day rollup follows the events
     return app

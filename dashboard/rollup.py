@@ -31,9 +31,8 @@ HISTOGRAMS = tuple(f"{kind}_{i}" for kind in ("accept", "resolve") for i in rang
 assert len(BUCKETS) + 1 == ROLLUP_HISTOGRAM_BUCKETS
 OPEN = frozenset(s.value for s in OPEN_STATUSES)
 STATE_NAME = "executive"
-CATCH_UP_SECONDS = 30  # DASHBOARD_ROLLUP_SECONDS overrides; 0 turns the web process's thread off
+CATCH_UP_SECONDS = 30  # DASHBOARD_ROLLUP_SECONDS overrides; 0 leaves the job out of the worker
 log = logging.getLogger(__name__)
-_stop = threading.Event()
 CHUNK = 500
 _lock = threading.Lock()
 
@@ -215,33 +214,16 @@ def complete_before(sessions) -> str | None:
 
 
 def jobs(services) -> list[tuple[str, object, int]]:
-    """The catch-up as a scheduler job (job_id, callable, interval seconds), for the worker."""
-    return [("dashboard_rollup", lambda: catch_up(services.sessions, services.queue.clock()), _interval() or 30)]
+    """The catch-up as a job of the single active worker (job_id, callable, interval seconds): one process
+    keeps the rollup, however many web processes serve the panel."""
+    interval = _interval()
+    if interval <= 0:
+        return []
+    return [("dashboard_rollup", lambda: catch_up(services.sessions, services.queue.clock()), interval)]
 
 
 def _interval() -> int:
     return int(os.environ.get("DASHBOARD_ROLLUP_SECONDS", str(CATCH_UP_SECONDS)))
-
-
-def start_background(services) -> threading.Thread | None:
-    """Run the catch-up every DASHBOARD_ROLLUP_SECONDS (30) in a daemon thread of the web process (several
-    processes may run it: the state row is locked while a run writes)."""
-    interval = _interval()
-    if interval <= 0:
-        return None
-
-    def loop():
-        while True:  # the first run at start-up: a first build is done before anyone opens the panel
-            try:
-                catch_up(services.sessions, services.queue.clock())
-            except Exception:  # noqa: BLE001 - a failed run is retried at the next tick
-                log.exception("dashboard rollup catch-up failed")
-            if _stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name="dashboard-rollup", daemon=True)
-    thread.start()
-    return thread
 
 
 def _days_between(first: str, before: str) -> set[str]:
@@ -267,6 +249,10 @@ def _touched_days(s, after_id: int, upto_id: int, today: str) -> set[str]:
         for (met_at,) in s.execute(select(SlaClock.met_at).where(SlaClock.report_id.in_(chunk),
                                                                  SlaClock.met_at.is_not(None))):
             days.add(wib_day(met_at))
+        # Days a change may have undone: a reopening or a transfer restarts clocks met on earlier days, which
+        # the report no longer carries; its earlier events (a few per report) still do.
+        for (at,) in s.execute(select(Event.at).where(Event.report_id.in_(chunk), Event.id <= after_id).distinct()):
+            days.add(wib_day(at))
     return {d for d in days if d < today}
 
 

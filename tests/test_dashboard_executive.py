@@ -112,3 +112,52 @@ def test_approximate_median_lies_in_the_bucket_of_the_exact_median():
     only_long = [0] * len(histogram)
     only_long[-1] = 3
     assert rollup.approximate_median(only_long) == rollup.BUCKETS[-1]
+
+
+def test_a_reopening_rolls_up_again_the_days_it_undoes(services, queue, workflow, clock):
+    """Received four days ago, accepted three days ago, resolved two days ago, reopened today: the day that
+    counted the acceptance is rolled up again although the report no longer carries that time."""
+    context.set_services(services)
+    end = clock()
+    clock.now = end - timedelta(days=4)
+    report = _submit(queue, 1)
+    workflow.verify_and_assign(report.ticket, OPERATOR)
+    officer = Actor("officer", "agency_officer", queue.get(report.ticket).agency_code)
+    clock.now = end - timedelta(days=3)
+    workflow.accept(report.ticket, officer)
+    clock.now = end - timedelta(days=2)
+    workflow.resolve(report.ticket, officer, "selesai")
+    clock.now = end
+    rollup.catch_up(services.sessions, clock())
+    assert _stored_days(services) == _recomputed_days(services, clock)
+    met_day = rollup.wib_day(end - timedelta(days=3))
+    assert _stored_days(services)[("sla", met_day, "")]["sla_met"] == 1
+    workflow.reopen(report.ticket, OPERATOR, "warga: jalan masih berlubang")
+    rollup.catch_up(services.sessions, clock())
+    assert _stored_days(services) == _recomputed_days(services, clock)
+    assert ("sla", met_day, "") not in _stored_days(services)  # the dispatch clock runs again
+    _assert_same_as_raw(clock)
+
+
+COUNTED = rollup.COUNTERS + rollup.HISTOGRAMS
+
+
+def _stored_days(services) -> dict:
+    with services.sessions() as s:
+        return {(r.measure, r.day, r.key): {c: getattr(r, c) for c in COUNTED} for r in s.scalars(select(DashboardRollup))}
+
+
+def _recomputed_days(services, clock) -> dict:
+    today = rollup.wib_day(clock())
+    with services.sessions() as s:
+        first = s.scalar(select(func.min(DashboardRollup.day)))
+        rows = rollup.aggregate(s, rollup.day_start(first), rollup.day_start(today)).rows
+    return {k: {c: v[c] for c in COUNTED} for k, v in rows.items()}
+
+
+def test_the_rollup_is_a_job_of_the_single_worker(services, monkeypatch):
+    from worker import extra_jobs
+
+    assert "dashboard_rollup" in [job_id for job_id, _, _ in extra_jobs(services)]
+    monkeypatch.setenv("DASHBOARD_ROLLUP_SECONDS", "0")
+    assert "dashboard_rollup" not in [job_id for job_id, _, _ in extra_jobs(services)]
