@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ["DASHBOARD_ROLLUP_SECONDS"] = "0"  # the bench runs the rollup catch-up itself, not a thread
+os.environ["DASHBOARD_ROLLUP_SECONDS"] = "0"  # the bench runs the rollup catch-up itself, not a job
+os.environ.setdefault("KIOSK_TOKEN", "bench-kiosk")
 
 import dash  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -140,6 +141,31 @@ def _drop_indexes(conn, tables) -> list[str]:
     return [ddl for _, ddl in rows]
 
 
+def wall_over_http(app):
+    """The wall's callback as a kiosk screen calls it: a POST to /_dash-update-component through Flask
+    (session, role check, CSRF, JSON in and out), with the token the screen last received."""
+    client = app.server.test_client()
+    assert client.get(f"/wall?kiosk={os.environ['KIOSK_TOKEN']}").status_code == 200
+    csrf = client.get_cookie("_csrf_token").value
+    key = next(k for k in app.callback_map if "wall-heartbeat.data" in k)
+    spec = app.callback_map[key]
+    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
+    shown = {"token": None}
+
+    def call():
+        body = {"output": key, "outputs": outputs, "changedPropIds": ["wall-refresh.n_intervals"],
+                "inputs": [{"id": "wall-refresh", "property": "n_intervals", "value": 1}],
+                "state": [{"id": "wall-token", "property": "data", "value": shown["token"]},
+                          {"id": "wall-lang", "property": "data", "value": "id"}]}
+        response = client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": csrf})
+        assert response.status_code == 200, response.status_code
+        token = response.get_json()["response"].get("wall-token")
+        if token:
+            shown["token"] = token["data"]
+    assert [s["id"] for s in spec["state"]] == ["wall-token", "wall-lang"]
+    return call
+
+
 def timed(fn, runs: int, before=None) -> list[float]:
     out = []
     for _ in range(runs):
@@ -184,7 +210,7 @@ def run(backend: str, args) -> None:
     started = time.perf_counter()
     days = rollup.catch_up(services.sessions, NOW)
     print(f"[{backend}] first rollup of {days} days in {time.perf_counter() - started:.0f} s")
-    create_dash(services)  # the pages register themselves with a Dash app
+    app = create_dash(services)  # the pages register themselves with a Dash app
     executive = next(m for name, m in sys.modules.items() if name.endswith("executive") and hasattr(m, "panel"))
     wall = next(m for name, m in sys.modules.items() if name.endswith("pages.wall"))
     changed = iter(range(10**9))
@@ -205,6 +231,10 @@ def run(backend: str, args) -> None:
     refresh()  # warm the caches (reference data, pages) once
     report(f"[{backend}] wall refresh, queue changed (recompute)", timed(refresh, args.runs, new_event), 150)
     report(f"[{backend}] wall refresh, nothing changed (token only)", timed(refresh, args.runs), 150)
+    http_refresh = wall_over_http(app)
+    http_refresh()
+    report(f"[{backend}] wall refresh over HTTP, queue changed", timed(http_refresh, args.runs, new_event), 150)
+    report(f"[{backend}] wall refresh over HTTP, nothing changed", timed(http_refresh, args.runs), 150)
     rollup.catch_up(services.sessions, NOW)
     runs = max(20, args.runs // 2)
     report(f"[{backend}] rollup catch-up, one old report changed", timed(

@@ -3,17 +3,36 @@ day rolled up live (dashboard/rollup.py). Medians of the times to accept and to 
 (read from duration histograms)."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from dashboard import rollup
+from dashboard import analytics, rollup
 from dashboard.context import services
 from domain.models import DashboardRollup as R
 
 RECURRING_MIN_REPORTS = 3
 RECURRING_MAX_DAYS = 90  # recurring problems look at the last 90 days at most
 SUMMED = rollup.COUNTERS + rollup.HISTOGRAMS
+
+
+_shared: dict[tuple[int, str], tuple[float, dict]] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_figures(period: str, max_age: float) -> dict:
+    """`figures` for a named period (analytics.PERIODS), computed at most once per `max_age` seconds in this
+    process: for pages anyone may open (/public), however many visitors arrive at once."""
+    with _shared_lock:  # a crowd arriving together waits for the first visitor's result
+        key = (id(services()), period)
+        kept = _shared.get(key)
+        if kept is None or time.monotonic() - kept[0] > max_age:
+            moment = services().queue.clock()
+            kept = (time.monotonic(), figures(analytics.period_start(period, moment), moment))
+            _shared[key] = kept
+        return kept[1]
 
 
 def figures(start: datetime, moment: datetime) -> dict:

@@ -161,3 +161,19 @@ def test_the_rollup_is_a_job_of_the_single_worker(services, monkeypatch):
     assert "dashboard_rollup" in [job_id for job_id, _, _ in extra_jobs(services)]
     monkeypatch.setenv("DASHBOARD_ROLLUP_SECONDS", "0")
     assert "dashboard_rollup" not in [job_id for job_id, _, _ in extra_jobs(services)]
+
+
+def test_public_figures_come_from_the_rollup_and_are_shared_for_a_minute(services, queue, workflow, clock):
+    """/public (no login) reads the rollup, not the reports: the same totals as the raw aggregates, and a
+    second visitor within max_age gets the first one's figures without a query."""
+    context.set_services(services)
+    _history(queue, workflow, clock)
+    first = executive_data.shared_figures("30d", max_age=60)
+    start = analytics.period_start("30d", clock())
+    assert dict(first["kecamatan"]) == dict(analytics.counts_by("kecamatan", start))
+    assert {r["agency"]: r["reports"] for r in first["league"]} == dict(analytics.counts_by("agency_code", start))
+    assert first["compliance"] == analytics.compliance(start)
+    _submit(queue, 99)
+    assert executive_data.shared_figures("30d", max_age=60) is first
+    fresh = executive_data.shared_figures("30d", max_age=0)
+    assert sum(r["reports"] for r in fresh["league"]) == sum(r["reports"] for r in first["league"]) + 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import analytics, queries
+from dashboard import analytics, executive_data, queries
 from dashboard.components import charts
 from dashboard.i18n import t
 
@@ -27,18 +27,20 @@ def layout(**_):
           Output("public-by-agency", "figure"), Output("public-by-kecamatan", "figure"),
           Input("public-period", "value"))
 def refresh(period):
-    """Open to everyone: aggregates only, so no role check."""
-    start = analytics.period_start(period or "30d", queries.now())
+    """Open to everyone: aggregates only, so no role check. Read from the executive panel's rollup and
+    kept for a minute per period: however many visitors, the database sees one read a minute."""
+    data = executive_data.shared_figures(period if period in analytics.PERIODS else "30d", max_age=60)
     labels = queries.category_labels()
-    by_agency = analytics.counts_by("agency_code", start)
-    compliance = analytics.compliance(start)
+    by_agency = [(r["agency"], r["reports"]) for r in sorted(data["league"], key=lambda r: -r["reports"])]
+    compliance = data["compliance"]
     kpis = [html.Div([html.Div(t("reports"), className="label"),
                       html.Div(str(sum(n for _, n in by_agency)), className="value", id="public-total")], className="kpi"),
             html.Div([html.Div("SLA", className="label"),
                       html.Div("-" if compliance is None else f"{compliance}%", className="value",
                                id="public-compliance")], className="kpi")]
     return (kpis,
-            charts.bars([(labels.get(c, (c,))[0], n) for c, n in analytics.counts_by("category_code", start)],
+            charts.bars([(labels.get(c, (c,))[0], n) for c, n in data["category_code"]],
                         t("by_category"), horizontal=True, height=420),
             charts.bars(by_agency, t("by_agency"), horizontal=True, height=420),
-            charts.bars(analytics.counts_by("kecamatan", start), t("by_kecamatan"), horizontal=True, height=420))
+            charts.bars(data["kecamatan"], t("by_kecamatan"), horizontal=True, height=420))
+

@@ -8,7 +8,7 @@ import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
-from dashboard import actions, analytics, auth, console_queries as cq, queries
+from dashboard import actions, analytics, auth, console_queries as cq, executive_data, queries
 from dashboard.components.widgets import feedback, options
 from dashboard.i18n import t
 from dashboard.layout import denied
@@ -81,11 +81,12 @@ def _table(table_id, rows, columns):
 @auth.guard("supervisor")
 def refresh(_n, agency, category, kecamatan, stage, period, _fb):
     rows = _filters(agency, category, kecamatan, stage, period)
-    start = analytics.period_start(period or "30d", queries.now())
+    moment = queries.now()
+    start = analytics.period_start(period or "30d", moment)
     return (_table("supervisor-breaches-table", rows, COLUMNS),
             _table("supervisor-pingpong-table", analytics.ping_pong(), ["ticket", "agency", "status", "transfers",
                                                                          "category"]),
-            _table("supervisor-performance-table", analytics.league(start),
+            _table("supervisor-performance-table", executive_data.figures(start, moment)["league"],
                    ["agency", "reports", "open", "accept_min", "resolve_h", "compliance", "satisfaction"]),
             _table("supervisor-extensions-table", cq.pending_extensions(),
                    ["id", "ticket", "agency", "stage", "minutes", "code", "reason", "by", "at"]))
