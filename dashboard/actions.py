@@ -13,9 +13,9 @@ from sqlalchemy import select
 from dashboard.context import services
 from domain.actors import Actor
 from domain.events import record
-from domain.intake import CitizenInfo, IncomingReport, LocationInfo
+from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
 from domain.lifecycle import NotFound, TransitionError, ValidationError
-from domain.models import Attachment, CitizenIdentity, ExtensionRequest, Message, OutboxMessage, Report, SlaBreach
+from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, OutboxMessage, Report, SlaBreach
 
 MANUAL_CHANNELS = ("walk_in", "phone", "letter")
 REASON_CODES = ("waiting_material", "weather", "third_party", "workload", "wrong_agency", "access_blocked", "other")
@@ -94,24 +94,43 @@ def reply(actor: Actor, ticket: str, body: str) -> None:
 
 
 def split(actor: Actor, ticket: str, message_id: int) -> Report:
-    """Make one later message of a conversation its own report (a second problem in the same chat)."""
+    """Make one later message of a conversation its own report (a second problem in the same chat): a new
+    report from the same citizen and channel, routed on the message's own text; the message moves to it.
+    Safe to repeat after a crash (the new report's id is the message's); a message already split off is
+    refused with a clear error."""
+    if actor.role.value not in ("operator", "supervisor", "admin"):
+        raise TransitionError("only the control room splits a conversation")
     svc = services()
-    with svc.sessions() as s:
+    with svc.reads() as s:
         report = _find(s, ticket)
-        message = s.get(Message, int(message_id))
+        message = s.get(Message, _message_id(message_id))
         if message is None or message.report_id != report.id or message.direction != "in":
-            raise ValidationError("message", "pick an incoming message of this report")
+            raise ValidationError("message", f"pick an incoming message of {report.ticket} (#id in the conversation)")
+        citizen = s.get(Citizen, report.citizen_id) if report.citizen_id else None
         ids = dict(s.execute(select(CitizenIdentity.kind, CitizenIdentity.value)
-                             .where(CitizenIdentity.citizen_id == report.citizen_id)).all()) if report.citizen_id else {}
-        incoming = IncomingReport(channel=report.channel, external_id=f"split-{message.id}", text=message.body,
-                                  received_at=message.at, citizen=CitizenInfo(phone=ids.get("phone"),
-                                                                              email=ids.get("email")),
-                                  location=LocationInfo(text=report.location_text) if report.location_text else None)
+                             .where(CitizenIdentity.citizen_id == report.citizen_id)).all()) if citizen else {}
+        handle_kind = HANDLE_KINDS.get(report.channel)
+        incoming = IncomingReport(
+            channel=report.channel, external_id=f"split-{message.id}", text=message.body, received_at=message.at,
+            citizen=CitizenInfo(name=citizen.name if citizen else None, phone=ids.get("phone"), email=ids.get("email"),
+                                handle=ids.get(handle_kind) if handle_kind else None, handle_kind=handle_kind))
     new = svc.queue.submit(incoming, actor).report
+    now = svc.queue.clock()
     with svc.sessions.begin() as s:
-        record(s, _find(s, ticket), actor, "split", after={"new_ticket": new.ticket, "message_id": message.id},
-               at=svc.queue.clock())
+        moved = s.get(Message, message.id)
+        if moved.report_id == report.id:
+            moved.report_id = new.id
+        record(s, _find(s, ticket), actor, "split", after={"new_ticket": new.ticket, "message_id": message.id}, at=now)
+        record(s, s.get(Report, new.id), actor, "split_from", after={"ticket": report.ticket, "message_id": message.id},
+               at=now)
     return new
+
+
+def _message_id(value) -> int:
+    try:
+        return int(str(value).strip().lstrip("#"))
+    except (TypeError, ValueError):
+        raise ValidationError("message", f"{value!r} is not a message number") from None
 
 
 def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, data: bytes) -> None:
