@@ -16,7 +16,7 @@ def create_dash(services):
     import dash
     from flask import Flask
 
-    from dashboard import auth
+    from dashboard import auth, media
 
     context.set_services(services)
     # Load the queue's reference data now: loaded lazily inside a workflow transaction (Workflow.assign ->
@@ -25,6 +25,7 @@ def create_dash(services):
     server = Flask(__name__)
     server.config["SECRET_KEY"] = services.settings.secret_key or "dev-only-secret-change-me"
     auth.install(server)
+    media.install(server)
     app = dash.Dash(
         __name__,
         server=server,

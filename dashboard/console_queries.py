@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, select
 
 from dashboard.context import services
+from dashboard.media import url as media_url
 from dashboard.masking import contact
 from domain.clock import WIB
 from domain.lifecycle import OPEN_STATUSES, NotFound
@@ -64,7 +65,8 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
         messages = [{"id": m.id, "direction": m.direction, "channel": m.channel, "author": m.author,
                      "body": m.body, "at": wib(m.at)}
                     for m in s.scalars(select(Message).where(Message.report_id == report.id).order_by(Message.at))]
-        attachments = [{"id": a.id, "filename": a.filename, "type": a.content_type, "url": a.source_url}
+        attachments = [{"id": a.id, "filename": a.filename, "type": a.content_type,
+                        "url": media_url(a.id) if a.path else a.source_url}
                        for a in s.scalars(select(Attachment).where(Attachment.report_id == report.id))]
         clocks = [{"stage": c.stage, "due": wib(c.due_at), "met": wib(c.met_at), "breached": wib(c.breached_at),
                    "paused": c.paused_at is not None, "extended": c.extended_minutes}

@@ -49,6 +49,27 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Column headings of the console and supervisor tables (the rows' keys).
+COLUMNS: dict[str, tuple[str, str]] = {
+    "ticket": ("Tiket", "Ticket"), "priority": ("Prioritas", "Priority"), "status": ("Status", "Status"),
+    "agency": ("Perangkat daerah", "Agency"), "category": ("Kategori", "Category"), "received": ("Diterima", "Received"),
+    "kecamatan": ("Kecamatan", "Kecamatan"), "stage": ("Tahap", "Stage"), "due": ("Tenggat", "Due"),
+    "late_minutes": ("Terlambat (menit)", "Late (minutes)"), "sla": ("SLA", "SLA"), "transfers": ("Dioper", "Transfers"),
+    "reports": ("Laporan", "Reports"), "open": ("Terbuka", "Open"), "accept_min": ("≈ Median terima (menit)",
+                                                                             "≈ Median to accept (minutes)"),
+    "resolve_h": ("≈ Median selesai (jam)", "≈ Median to resolve (hours)"), "compliance": ("Kepatuhan SLA %", "SLA compliance %"),
+    "satisfaction": ("Kepuasan (1-5)", "Satisfaction (1-5)"), "id": ("#", "#"), "minutes": ("Menit", "Minutes"),
+    "code": ("Kode alasan", "Reason code"), "reason": ("Alasan", "Reason"), "by": ("Oleh", "By"), "at": ("Waktu", "At"),
+}
+
+
+def column(name: str) -> str:
+    pair = COLUMNS.get(name)
+    if pair is None:
+        return name
+    return pair[1] if lang() == "en" else pair[0]
+
+
 def lang() -> str:
     if has_request_context():
         value = request.cookies.get("lang", "id")

@@ -406,3 +406,100 @@ def test_operator_verifies_the_selected_report_with_the_v_key(browser, live):
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def _png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    pixels = zlib.compress(b"\x00\xff\x00\x00" * 1)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+
+
+def test_a_report_goes_from_the_citizen_to_resolved_through_each_roles_page(browser, live, tmp_path):
+    """The whole job in the browser: the operator verifies and forwards (V), the agency officer accepts,
+    reports progress, attaches a photo and resolves, and the supervisor reads the timeline; the citizen is
+    answered on WhatsApp at each milestone (outbox)."""
+    from sqlalchemy import select
+
+    from domain.models import OutboxMessage
+
+    services = live["services"]
+    phone = "whatsapp:+6281311112222"
+    report = _submit(services, "sampah menumpuk di pinggir jalan sudah seminggu tidak diangkut, bau sekali",
+                     channel="whatsapp", citizen={"phone": phone.removeprefix("whatsapp:")}, category="WASTE",
+                     agency="DLH", raw_payload={"reply": {"channel": "whatsapp", "to": phone, "thread": {}}})
+    ticket = report.ticket
+    operator = Page(browser, live["base"], "op1")
+    try:
+        page = operator.open("/operator", "#operator-queue-table")
+        page.locator(f"#operator-queue-table tr:has-text('{ticket}') button").click()
+        page.wait_for_selector(f"#operator-detail >> text={ticket}")
+        page.wait_for_function("document.querySelector('#operator-agency').innerText.includes('DLH')"
+                               " || document.querySelector('#operator-agency').innerText.includes('Lingkungan')")
+        page.locator("body").press("v")
+        page.wait_for_selector(f"#operator-feedback >> text={ticket}", timeout=5000)
+        assert services.queue.get(ticket).status == "ASSIGNED"
+        assert operator.errors == []
+    finally:
+        operator.close()
+    officer = Page(browser, live["base"], "dlh1")
+    try:
+        page = officer.open("/agency", "#agency-queue-table")
+        page.locator(f"#agency-queue-table tr:has-text('{ticket}') button").click()
+        page.wait_for_selector(f"#agency-detail >> text={ticket}")
+        steps = [("#agency-accept", "ACCEPTED"), ("#agency-progress", "IN_PROGRESS"),
+                 ("evidence", "IN_PROGRESS"), ("#agency-resolve", "RESOLVED")]
+        for n, (button, status) in enumerate(steps, start=1):
+            if button == "#agency-progress":
+                page.fill("#agency-progress-note", "truk sampah dijadwalkan pukul 14.00")
+            if button == "#agency-resolve":
+                page.fill("#agency-resolve-note", "sampah sudah diangkut, lokasi dibersihkan")
+            if button == "evidence":
+                photo = tmp_path / "bukti.png"
+                photo.write_bytes(_png())
+                page.set_input_files("#agency-evidence input[type=file]", str(photo))
+            else:
+                page.click(button)
+            deadline = time.monotonic() + 5
+            while services.queue.get(ticket).status != status and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert services.queue.get(ticket).status == status, button
+            page.wait_for_selector(f"#agency-feedback >> text={ticket}", timeout=5000)
+        page.wait_for_function("document.querySelector('#agency-media img') &&"
+                               " document.querySelector('#agency-media img').naturalWidth === 1", timeout=5000)
+        photo_url = live["base"] + page.get_attribute("#agency-media a", "href")
+        officer.shot("agency-journey")
+        assert officer.errors == []
+    finally:
+        officer.close()
+    other = Page(browser, live["base"], "pupr1")  # the photo is DLH's: another agency gets nothing
+    try:
+        assert other.page.request.get(photo_url).status == 404
+        assert other.context.request.get(photo_url.replace("/media/", "/media/999999")).status == 404
+    finally:
+        other.close()
+    anonymous = Page(browser, live["base"])
+    try:
+        assert anonymous.page.request.get(photo_url).status == 401
+    finally:
+        anonymous.close()
+    supervisor = Page(browser, live["base"], "sup1")
+    try:
+        page = supervisor.open("/supervisor", "#supervisor-breaches-table")
+        page.fill("#supervisor-ticket", ticket)
+        page.press("#supervisor-ticket", "Enter")
+        page.wait_for_selector("#supervisor-timeline-list li", timeout=5000)
+        timeline = page.inner_text("#supervisor-timeline-list")
+        for event in ("verify", "accept", "progress", "evidence_added", "resolve"):
+            assert f" · {event}" in timeline, event
+        assert "sampah sudah diangkut" in timeline
+        assert supervisor.errors == []
+    finally:
+        supervisor.close()
+    with services.sessions() as s:
+        sent = list(s.scalars(select(OutboxMessage.template).where(OutboxMessage.report_id == report.id)))
+    assert sent == ["received", "forwarded", "resolved"], sent

@@ -5,12 +5,12 @@ from dash import dcc, html
 
 from dashboard.components.maps import points_figure
 from dashboard import queries
-from dashboard.i18n import lang, t
+from dashboard.i18n import column, lang, t
 
 
 def queue_table(page: str, rows: list[dict], selected: str | None, columns=("ticket", "priority", "status",
                                                                             "agency", "category", "received")):
-    head = html.Tr([html.Th("SLA")] + [html.Th(c) for c in columns] + [html.Th("")])
+    head = html.Tr([html.Th("SLA")] + [html.Th(column(c)) for c in columns] + [html.Th("")])
     body = []
     for r in rows:
         left = r.get("minutes_left")
@@ -21,6 +21,15 @@ def queue_table(page: str, rows: list[dict], selected: str | None, columns=("tic
                                          className="btn secondary", n_clicks=0)))
         body.append(html.Tr(cells, className="selected" if r["ticket"] == selected else ""))
     return html.Table([html.Thead(head), html.Tbody(body)], className="data", id=f"{page}-queue-table")
+
+
+def _attachment(a: dict):
+    if not a["url"]:
+        return html.Span(a["filename"] + " ")
+    if a["type"] in ("image/jpeg", "image/png", "image/webp", "image/gif") and a["url"].startswith("/media/"):
+        return html.A(html.Img(src=a["url"], alt=a["filename"], title=a["filename"], className="thumb"),
+                      href=a["url"], target="_blank")
+    return html.A(a["filename"], href=a["url"], target="_blank", rel="noopener noreferrer")
 
 
 def report_card(page: str, d: dict, areas: list[dict]):
@@ -43,9 +52,8 @@ def report_card(page: str, d: dict, areas: list[dict]):
         f"{c['stage']} {'✓ ' + c['met'] if c['met'] else 'due ' + c['due']}{' (paused)' if c['paused'] else ''}"
         for c in d["clocks"])], className="muted"))
     if d["attachments"]:
-        parts.append(html.Div([html.B("Media: ")] + [
-            html.A(a["filename"], href=a["url"], target="_blank") if a["url"] else html.Span(a["filename"] + " ")
-            for a in d["attachments"]]))
+        parts.append(html.Div([html.B("Media: ")] + [_attachment(a) for a in d["attachments"]],
+                              id=f"{page}-media", className="media"))
     if routing:
         conf = routing["confidence"]
         parts.append(html.Div([

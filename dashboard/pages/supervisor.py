@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import actions, analytics, auth, console_queries as cq, executive_data, queries
 from dashboard.components.widgets import feedback, options
-from dashboard.i18n import t
+from dashboard.i18n import column, t
 from dashboard.layout import denied
 from domain.lifecycle import DomainError
 
@@ -65,11 +65,29 @@ def _filters(agency, category, kecamatan, stage, period):
     return analytics.breaches(agency=agency, category=category, kecamatan=kecamatan, stage=stage, start=start)
 
 
+def _cell(row: dict, column: str):
+    value = row[column]
+    if column == "sla":
+        return html.Span(value, className=f"badge sla-{value}")
+    if column == "ticket":  # a click shows the report's timeline
+        return html.Button(value, id={"type": "supervisor-ticket-link", "ticket": value}, n_clicks=0,
+                           className="btn link")
+    return str(value if value is not None else "-")
+
+
 def _table(table_id, rows, columns):
-    return html.Table([html.Thead(html.Tr([html.Th(c) for c in columns])),
-                       html.Tbody([html.Tr([html.Td(html.Span(r[c], className=f"badge sla-{r[c]}") if c == "sla"
-                                                    else str(r[c] if r[c] is not None else "-")) for c in columns])
-                                   for r in rows])], className="data", id=table_id)
+    return html.Table([html.Thead(html.Tr([html.Th(column(c)) for c in columns])),
+                       html.Tbody([html.Tr([html.Td(_cell(r, c)) for c in columns]) for r in rows])],
+                      className="data", id=table_id)
+
+
+@callback(Output("supervisor-ticket", "value"), Input({"type": "supervisor-ticket-link", "ticket": ALL}, "n_clicks"),
+          prevent_initial_call=True)
+@auth.guard("supervisor")
+def pick_ticket(clicks):
+    if not ctx.triggered_id or not ctx.triggered[0]["value"]:
+        return no_update
+    return ctx.triggered_id["ticket"]
 
 
 @callback(Output("supervisor-breaches", "children"), Output("supervisor-pingpong", "children"),
