@@ -30,10 +30,11 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "agency": frozenset({"admin", "supervisor", "agency_officer"}),
     "supervisor": frozenset({"admin", "supervisor"}),
     "executive": frozenset({"admin", "supervisor", "executive"}),
+    "ops": frozenset({"admin", "operator", "supervisor"}),
     "public": None,  # everyone, no login
 }
 PAGE_PATHS = {"/": "home", "/wall": "wall", "/operator": "operator", "/agency": "agency",
-              "/supervisor": "supervisor", "/executive": "executive"}
+              "/supervisor": "supervisor", "/executive": "executive", "/ops": "ops"}
 HOME_OF_ROLE = {"admin": "/operator", "operator": "/operator", "supervisor": "/supervisor",
                 "agency_officer": "/agency", "executive": "/executive", "kiosk": "/wall"}
 CSRF_COOKIE = "_csrf_token"  # dash-renderer sends this cookie back as the X-CSRFToken header

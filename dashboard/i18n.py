@@ -46,6 +46,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "breaches": ("Laporan lewat SLA dan hampir lewat", "Breached and at-risk reports"),
     "select_report": ("Pilih laporan dari antrean", "Pick a report from the queue"),
     "done": ("Tersimpan", "Saved"),
+    "ops": ("Kanal & sistem", "Channels & system"), "ops_channels": ("Laporan per kanal, 24 jam", "Reports per channel, 24 h"),
+    "ops_outbox": ("Balasan ke warga yang belum terkirim", "Replies to citizens not delivered"),
+    "ops_dead_letters": ("Surat mati (tidak bisa menjadi laporan)", "Dead letters (could not become a report)"),
+    "ops_retry": ("Kirim ulang", "Send again"), "ops_reprocess": ("Proses ulang", "Process again"),
+    "ops_discard": ("Buang", "Discard"), "ops_worker": ("Pekerja latar (SLA, kotak masuk, kotak keluar)",
+                                                        "Background worker (SLA, inbox, outbox)"),
+    "ops_ok": ("BERJALAN", "RUNNING"), "ops_down": ("BERHENTI", "STOPPED"), "ops_last_beat": ("detak terakhir", "last beat"),
+    "ops_inbox": ("Kotak masuk menunggu", "Inbox waiting"), "ops_oldest": ("tertua", "oldest"),
+    "ops_outbox_pending": ("Kotak keluar menunggu", "Outbox waiting"), "ops_retrying": ("dicoba ulang", "retrying"),
+    "ops_outbox_failed": ("Gagal terkirim", "Failed to send"), "ops_pick_id": ("Isi nomor # dari tabel", "Enter a # from the table"),
+    "ops_not_failed": ("bukan pesan gagal", "not a failed message"),
+    "ops_reason_needed": ("Tulis alasan membuang", "Write why it is discarded"),
+    "worker_down": ("PEKERJA LATAR BERHENTI: pengingat SLA, kotak masuk dan balasan warga tidak berjalan",
+                    "BACKGROUND WORKER STOPPED: SLA timers, inbox and citizen replies are not running"),
 }
 
 
@@ -58,7 +72,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "reports": ("Laporan", "Reports"), "open": ("Terbuka", "Open"), "accept_min": ("≈ Median terima (menit)",
                                                                              "≈ Median to accept (minutes)"),
     "resolve_h": ("≈ Median selesai (jam)", "≈ Median to resolve (hours)"), "compliance": ("Kepatuhan SLA %", "SLA compliance %"),
-    "satisfaction": ("Kepuasan (1-5)", "Satisfaction (1-5)"), "id": ("#", "#"), "minutes": ("Menit", "Minutes"),
+    "satisfaction": ("Kepuasan (1-5)", "Satisfaction (1-5)"), "id": ("#", "#"), "channel": ("Kanal", "Channel"),
+    "last": ("Terakhir", "Last"), "count_24h": ("Jumlah 24 jam", "Count 24 h"), "recipient": ("Penerima", "Recipient"),
+    "template": ("Templat", "Template"), "attempts": ("Percobaan", "Attempts"), "error": ("Galat", "Error"), "minutes": ("Menit", "Minutes"),
     "code": ("Kode alasan", "Reason code"), "reason": ("Alasan", "Reason"), "by": ("Oleh", "By"), "at": ("Waktu", "At"),
 }
 

@@ -10,7 +10,7 @@ from dashboard import auth
 from dashboard.i18n import lang, t
 
 NAV = [("wall", "/wall"), ("operator", "/operator"), ("agency", "/agency"), ("supervisor", "/supervisor"),
-       ("executive", "/executive"), ("public", "/public")]
+       ("executive", "/executive"), ("ops", "/ops"), ("public", "/public")]
 
 
 def shell():

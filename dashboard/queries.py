@@ -12,6 +12,7 @@ from sqlalchemy import and_, case, func, select
 
 from dashboard.context import services
 from dashboard.masking import mask_text
+from domain import heartbeat
 from domain.clock import WIB
 from domain.lifecycle import OPEN_STATUSES
 from domain.models import Area, Category, Citizen, Event, Report, SlaBreach, SlaClock
@@ -83,6 +84,7 @@ def compute_wall(moment: datetime) -> dict:
         incidents = _incidents(s, moment)
         calls = _calls_in_progress(s, moment)
         points = _map_points(s, areas)
+        worker = heartbeat.status(s, moment)
     agencies = {}
     for code, count in open_by_agency.items():
         agencies[code] = {"open": count, "red": 0, "amber": 0}
@@ -108,6 +110,7 @@ def compute_wall(moment: datetime) -> dict:
         "incidents": incidents,
         "calls": calls,
         "points": points,
+        "worker_ok": worker["ok"],
     }
 
 

@@ -574,3 +574,16 @@ class InboundMessage(Base):
 Index("ix_reports_open_map", Report.status, Report.priority, Report.kelurahan_code, Report.lat, Report.lon)
 Index("ix_sla_clocks_met_due", SlaClock.met_at, SlaClock.due_at, sqlite_where=text("met_at IS NOT NULL"),
       postgresql_where=text("met_at IS NOT NULL"))
+
+
+# ---------------------------------------------------------------- the active worker's heartbeat (migration 0008)
+class WorkerHeartbeat(Base):
+    """Written every few seconds by the active worker while it runs the jobs (SLA timers, inbox drain,
+    outbox): the wall and the operations page say so when it stops."""
+
+    __tablename__ = "worker_heartbeats"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]

@@ -81,7 +81,23 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
             if proc.poll() is not None:
                 raise RuntimeError((tmp / "server.log").read_text())
             time.sleep(0.1)
+    # This server runs no worker (its jobs would share the tests' database and locks); a thread writes the
+    # heartbeat the worker would, so the wall shows its normal state. The banner is tested on its own.
+    import threading
+
+    from domain import heartbeat
+
+    stop = threading.Event()
+
+    def beat():
+        started = datetime.now(timezone.utc)
+        while True:
+            heartbeat.beat(services.sessions, datetime.now(timezone.utc), started)
+            if stop.wait(heartbeat.BEAT_SECONDS):
+                return
+    threading.Thread(target=beat, daemon=True).start()
     yield {"base": base, "services": services, "log": tmp / "server.log"}
+    stop.set()
     proc.terminate()
     proc.wait(timeout=10)
     services.engine.dispose()
@@ -144,6 +160,7 @@ PAGES = [("op1", "/operator", "#operator-queue-table", "operator"),
          ("sup1", "/supervisor", "#supervisor-breaches-table", "supervisor"),
          ("exec1", "/executive", "#executive-league-table", "executive"),
          ("op1", "/wall", "#agency-queue .queue-row", "wall-operator"),
+         ("op1", "/ops", "#ops-worker", "ops"),
          (None, "/public", "#public-by-category", "public")]
 
 
@@ -503,3 +520,46 @@ def test_a_report_goes_from_the_citizen_to_resolved_through_each_roles_page(brow
     with services.sessions() as s:
         sent = list(s.scalars(select(OutboxMessage.template).where(OutboxMessage.report_id == report.id)))
     assert sent == ["received", "forwarded", "resolved"], sent
+
+
+def test_ops_page_retries_a_failed_reply_and_discards_a_dead_letter(browser, live):
+    """At 3 a.m. the WhatsApp token expired and came back: the operator sends the failed reply again and
+    throws away a payload that was never a report; both are in the event log."""
+    from sqlalchemy import select
+
+    from domain.models import DeadLetter, Event, OutboxMessage
+
+    services = live["services"]
+    now = datetime.now(timezone.utc)
+    with services.sessions.begin() as s:
+        failed = OutboxMessage(channel="whatsapp", recipient="whatsapp:+6281300001111", body="Laporan diteruskan",
+                               status="failed", attempts=8, next_attempt_at=now, created_at=now,
+                               last_error="HTTP 401: authenticate")
+        letter = DeadLetter(channel="whatsapp", received_at=now, reason="no text and no media", raw=b"{}",
+                            status="open", attempts=0)
+        s.add_all([failed, letter])
+        s.flush()
+        failed_id, letter_id = failed.id, letter.id
+    tab = Page(browser, live["base"], "op1")
+    try:
+        page = tab.open("/ops", "#ops-dead-table")
+        page.wait_for_selector(f"#ops-outbox-table >> text=HTTP 401")
+        page.fill("#ops-outbox-id", str(failed_id))
+        page.click("#ops-outbox-retry")
+        page.wait_for_selector(f"#ops-outbox-feedback >> text=#{failed_id}")
+        page.fill("#ops-dead-id", str(letter_id))
+        page.click("#ops-dead-discard")  # no reason: refused
+        page.wait_for_selector("#ops-dead-feedback .alert")
+        page.fill("#ops-dead-reason", "pesan kosong dari nomor uji")
+        page.click("#ops-dead-discard")
+        page.wait_for_selector(f"#ops-dead-feedback >> text=#{letter_id}")
+        tab.shot("ops-actions")
+        assert tab.errors == []
+    finally:
+        tab.close()
+    with services.sessions() as s:
+        assert s.get(OutboxMessage, failed_id).status == "pending"
+        assert s.get(DeadLetter, letter_id).status == "discarded"
+        logged = {(e.type, e.actor) for e in s.scalars(select(Event).where(Event.type.in_(
+            ("outbox_retried", "dead_letter_discarded"))))}
+    assert logged >= {("outbox_retried", "op1"), ("dead_letter_discarded", "op1")}

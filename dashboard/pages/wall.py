@@ -36,6 +36,7 @@ def layout(kiosk: str | None = None, **_):
         html.Div([html.Div("TANGERANG LIVE ROOM", className="wall-title"),
                   html.Div(id="wall-clock", className="wall-clock")], className="wall-head"),
         html.Div(t("stale"), id="wall-stale", className="stale hidden"),
+        html.Div(t("worker_down"), id="wall-worker", className="stale hidden"),
         html.Div(tiles, className="kpis"),
         html.Div([html.Div([html.H3(t("agency_queue")), html.Div(id="agency-queue")], className="panel"),
                   html.Div([html.H3(t("channels")), html.Div(id="wall-channels")], className="panel")],
@@ -51,7 +52,7 @@ def layout(kiosk: str | None = None, **_):
 OUTPUTS = [Output(tid, "children") for tid, _, _ in KPIS] + [
     Output("wall-calls", "children"), Output("agency-queue", "children"), Output("wall-channels", "children"),
     Output("wall-map", "figure"), Output("wall-incidents", "children"), Output("ticker", "children"),
-    Output("wall-token", "data"), Output("wall-heartbeat", "data"),
+    Output("wall-worker", "className"), Output("wall-token", "data"), Output("wall-heartbeat", "data"),
 ]
 
 
@@ -75,7 +76,7 @@ def render(snap: dict, language: str) -> list:
     names = queries.agency_names()
     return [*map(str, values), str(snap["calls"]), _queue(snap["agencies"]), _channels(snap["channels"]),
             points_figure(queries.reference_areas(), snap["points"]), _incidents(snap["incidents"], language),
-            _ticker(snap["ticker"], language)]
+            _ticker(snap["ticker"], language), "stale hidden" if snap["worker_ok"] else "stale"]
 
 
 def _queue(agencies: dict) -> list:
