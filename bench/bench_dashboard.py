@@ -156,13 +156,14 @@ def wall_over_http(app):
         body = {"output": key, "outputs": outputs, "changedPropIds": ["wall-refresh.n_intervals"],
                 "inputs": [{"id": "wall-refresh", "property": "n_intervals", "value": 1}],
                 "state": [{"id": "wall-token", "property": "data", "value": shown["token"]},
-                          {"id": "wall-lang", "property": "data", "value": "id"}]}
+                          {"id": "wall-lang", "property": "data", "value": "id"},
+                          {"id": "wall-scale", "property": "data", "value": 1.0}]}
         response = client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": csrf})
         assert response.status_code == 200, response.status_code
         token = response.get_json()["response"].get("wall-token")
         if token:
             shown["token"] = token["data"]
-    assert [s["id"] for s in spec["state"]] == ["wall-token", "wall-lang"]
+    assert [s["id"] for s in spec["state"]] == ["wall-token", "wall-lang", "wall-scale"]
     return call
 
 

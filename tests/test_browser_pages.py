@@ -177,6 +177,23 @@ def test_every_page_renders_for_its_role_without_console_errors(browser, live, u
         tab.close()
 
 
+def test_the_wall_map_scales_with_a_4k_screen(browser, live):
+    """The map's names and bubbles are drawn twice as large on a 3840x2160 wall as on a 1920x1080 one."""
+    sizes = {}
+    for width, height in ((1920, 1080), (3840, 2160)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        try:
+            page = context.new_page()
+            page.goto(f"{live['base']}/wall?kiosk={KIOSK_TOKEN}")
+            page.wait_for_selector("#wall-map .textpoint text", timeout=10_000)
+            page.wait_for_function(f"document.querySelector('#wall-map .textpoint text').style.fontSize === "
+                                   f"'{11 * width // 1920}px'", timeout=5000)
+            sizes[width] = page.eval_on_selector("#wall-map .textpoint text", "e => e.style.fontSize")
+        finally:
+            context.close()
+    assert sizes == {1920: "11px", 3840: "22px"}
+
+
 def test_kiosk_wall_updates_within_two_seconds_and_shows_no_contact_details(browser, live):
     tab = Page(browser, live["base"])
     try:

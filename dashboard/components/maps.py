@@ -17,8 +17,10 @@ def kecamatan_centres(areas: list[dict]) -> dict[str, tuple[float, float]]:
 
 
 def points_figure(areas: list[dict], points: list[dict], *, dark: bool = True, height: int | None = None,
-                  title: str | None = None) -> dict:
-    """Bubbles of report counts (by priority) over the kelurahan points and kecamatan names (a figure dict)."""
+                  title: str | None = None, scale: float = 1.0) -> dict:
+    """Bubbles of report counts (by priority) over the kelurahan points and kecamatan names (a figure dict).
+    `scale` multiplies text and marker sizes (the wall passes screen width / 1920: 2 on a 4K screen)."""
+    scale = min(4.0, max(0.5, float(scale or 1.0)))
     fg, bg = ("#d6e2ee", "#0c131b") if dark else ("#1d2430", "#ffffff")
     tile_url = os.environ.get("MAP_TILE_URL", "").strip()
     if tile_url:
@@ -26,10 +28,10 @@ def points_figure(areas: list[dict], points: list[dict], *, dark: bool = True, h
     centres = kecamatan_centres(areas)
     traces = [
         {"type": "scatter", "x": [a["lon"] for a in areas], "y": [a["lat"] for a in areas], "mode": "markers",
-         "marker": {"size": 5, "color": "#3b4b5c" if dark else "#c3ccd6"}, "hoverinfo": "text",
+         "marker": {"size": 5 * scale, "color": "#3b4b5c" if dark else "#c3ccd6"}, "hoverinfo": "text",
          "text": [a["kelurahan"] for a in areas], "showlegend": False},
         {"type": "scatter", "x": [c[1] for c in centres.values()], "y": [c[0] for c in centres.values()],
-         "mode": "text", "text": list(centres), "textfont": {"color": fg, "size": 11}, "hoverinfo": "skip",
+         "mode": "text", "text": list(centres), "textfont": {"color": fg, "size": 11 * scale}, "hoverinfo": "skip",
          "showlegend": False},
     ]
     for priority in ("P4", "P3", "P2", "P1"):
@@ -39,9 +41,9 @@ def points_figure(areas: list[dict], points: list[dict], *, dark: bool = True, h
         traces.append({
             "type": "scatter", "x": [p["lon"] for p in pts], "y": [p["lat"] for p in pts], "mode": "markers",
             "name": priority, "hoverinfo": "text", "text": [f"{priority}: {p['count']}" for p in pts],
-            "marker": {"size": [min(40, 8 + 3 * p["count"] ** 0.5 * 2) for p in pts],
+            "marker": {"size": [scale * min(40, 8 + 3 * p["count"] ** 0.5 * 2) for p in pts],
                        "color": PRIORITY_COLOURS[priority], "opacity": .8, "line": {"width": 0}}})
-    layout = {"paper_bgcolor": bg, "plot_bgcolor": bg, "font": {"color": fg},
+    layout = {"paper_bgcolor": bg, "plot_bgcolor": bg, "font": {"color": fg, "size": 12 * scale},
               "margin": {"l": 4, "r": 4, "t": 28 if title else 4, "b": 4}, "uirevision": "keep",
               "legend": {"orientation": "h", "y": 0, "x": 0},
               "xaxis": {"visible": False, "range": [106.55, 106.77]},

@@ -33,6 +33,7 @@ def layout(kiosk: str | None = None, **_):
         dcc.Interval(id="wall-refresh", interval=1000),
         dcc.Interval(id="wall-tick", interval=1000),
         dcc.Store(id="wall-token"), dcc.Store(id="wall-heartbeat"), dcc.Store(id="wall-lang", data=lang()),
+        dcc.Store(id="wall-scale", data=1.0),
         html.Div([html.Div("TANGERANG LIVE ROOM", className="wall-title"),
                   html.Div(id="wall-clock", className="wall-clock")], className="wall-head"),
         html.Div(t("stale"), id="wall-stale", className="stale hidden"),
@@ -56,26 +57,36 @@ OUTPUTS = [Output(tid, "children") for tid, _, _ in KPIS] + [
 ]
 
 
-@callback(*OUTPUTS, Input("wall-refresh", "n_intervals"), State("wall-token", "data"), State("wall-lang", "data"))
+@callback(*OUTPUTS, Input("wall-refresh", "n_intervals"), State("wall-token", "data"), State("wall-lang", "data"),
+          State("wall-scale", "data"))
 @auth.guard("wall")
-def refresh(_n, shown_token, language):
+def refresh(_n, shown_token, language, scale=1.0):
     """Send the wall what changed since `shown_token` (nothing but a heartbeat when nothing did)."""
     moment = queries.now()
-    token = queries.change_token(moment)
+    scale = _scale(scale)
+    token = f"{queries.change_token(moment)}@{scale}"  # a screen of another size needs its own rendering
     heartbeat = moment.isoformat()
     if token == shown_token:
         return [no_update] * (len(OUTPUTS) - 1) + [heartbeat]
-    snap = queries.wall_snapshot(token, moment)
-    return render(snap, language or "id") + [token, heartbeat]
+    snap = queries.wall_snapshot(token.split("@")[0], moment)
+    return render(snap, language or "id", scale) + [token, heartbeat]
 
 
-def render(snap: dict, language: str) -> list:
+def _scale(value) -> float:
+    """The screen's width / 1920 as the browser measured it, in steps of 0.25 (a 4K wall: 2)."""
+    try:
+        return min(4.0, max(0.5, round(float(value) * 4) / 4))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def render(snap: dict, language: str, scale: float = 1.0) -> list:
     kpi = snap["kpi"]
     values = [f"{kpi['open']:,}".replace(",", "."), kpi["new_hour"], kpi["breached"], kpi["at_risk"],
               kpi["resolved_today"], "–" if kpi["compliance"] is None else f"{kpi['compliance']:.0f}%"]
     names = queries.agency_names()
     return [*map(str, values), str(snap["calls"]), _queue(snap["agencies"]), _channels(snap["channels"]),
-            points_figure(queries.reference_areas(), snap["points"]), _incidents(snap["incidents"], language),
+            points_figure(queries.reference_areas(), snap["points"], scale=scale), _incidents(snap["incidents"], language),
             _ticker(snap["ticker"], language), "stale hidden" if snap["worker_ok"] else "stale"]
 
 
@@ -112,6 +123,12 @@ def _ticker(items: list, language: str) -> list:
     return [html.Div([html.Span(i["at"], className="tk"), html.Span(i["priority"], className=f"badge {i['priority']}"),
                       f" {i['category_en'] if language == 'en' else i['category']} · {i['kecamatan']} · {i['channel']} — ",
                       html.Span(i["text"])], className="ticker-item") for i in items]
+
+
+clientside_callback(
+    "function(n) { return Math.max(window.innerWidth, 640) / 1920; }",
+    Output("wall-scale", "data"), Input("wall-tick", "n_intervals"),
+)
 
 
 clientside_callback(
