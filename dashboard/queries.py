@@ -6,6 +6,7 @@ bucket) and shared by every wall screen; an unchanged token costs two primary-ke
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
@@ -62,29 +63,17 @@ def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> d
 
 
 def compute_wall(moment: datetime) -> dict:
-    day_start = start_of_day_wib(moment)
-    areas = reference_areas()  # cached; read before the session (SQLite: one connection at a time)
-    with services().reads() as s:
-        open_by_agency = dict(s.execute(
-            select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)
-        ).all())
-        coloured = _colours(s, moment)
-        new_hour = s.scalar(select(func.count()).select_from(Report)
-                            .where(Report.received_at >= moment - timedelta(hours=1))) or 0
-        resolved_today = s.scalar(select(func.count()).select_from(Report)
-                                  .where(Report.resolved_at >= day_start)) or 0
-        met = s.execute(select(func.count(), func.sum(case((SlaClock.met_at <= SlaClock.due_at, 1), else_=0)))
-                        .where(SlaClock.met_at >= day_start)).one()
-        missed_open = s.scalar(select(func.count()).select_from(SlaClock).where(
-            RUNNING, SlaClock.due_at >= day_start, SlaClock.due_at < moment)) or 0
-        channel = func.lower(Report.channel)  # an expression: the planner keeps to the received_at range
-        channels = s.execute(select(channel, func.count()).where(Report.received_at >= day_start)
-                             .group_by(channel).order_by(func.count().desc())).all()
-        ticker = _ticker(s)
-        incidents = _incidents(s, moment)
-        calls = _calls_in_progress(s, moment)
-        points = _map_points(s, areas)
-        worker = heartbeat.status(s, moment)
+    """The wall's figures in three groups of queries, each on its own read-only connection and thread: the
+    SLA colours of the open reports, the map with the ticker and incidents, and the day's counters. The
+    database works on them at once (SQLite's readers run side by side in WAL mode; the driver releases the
+    GIL while a statement runs), so the wall waits for the slowest group, not for their sum."""
+    areas = reference_areas()  # cached
+    colours = _pool.submit(_read, _queue_colours, moment)
+    places = _pool.submit(_read, _places, moment, areas)
+    counters = _read(_counters, moment)
+    open_by_agency, coloured = colours.result()
+    ticker, incidents, points = places.result()
+    new_hour, resolved_today, met, missed_open, channels, calls, worker = counters
     agencies = {}
     for code, count in open_by_agency.items():
         agencies[code] = {"open": count, "red": 0, "amber": 0}
@@ -112,6 +101,40 @@ def compute_wall(moment: datetime) -> dict:
         "points": points,
         "worker_ok": worker["ok"],
     }
+
+
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wall")
+
+
+def _read(fn, *args):
+    with services().reads() as s:
+        return fn(s, *args)
+
+
+def _queue_colours(s, moment: datetime):
+    open_by_agency = dict(s.execute(
+        select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)).all())
+    return open_by_agency, _colours(s, moment)
+
+
+def _places(s, moment: datetime, areas: list[dict]):
+    return _ticker(s), _incidents(s, moment), _map_points(s, areas)
+
+
+def _counters(s, moment: datetime):
+    day_start = start_of_day_wib(moment)
+    new_hour = s.scalar(select(func.count()).select_from(Report)
+                        .where(Report.received_at >= moment - timedelta(hours=1))) or 0
+    resolved_today = s.scalar(select(func.count()).select_from(Report).where(Report.resolved_at >= day_start)) or 0
+    met = s.execute(select(func.count(), func.sum(case((SlaClock.met_at <= SlaClock.due_at, 1), else_=0)))
+                    .where(SlaClock.met_at >= day_start)).one()
+    missed_open = s.scalar(select(func.count()).select_from(SlaClock).where(
+        RUNNING, SlaClock.due_at >= day_start, SlaClock.due_at < moment)) or 0
+    channel = func.lower(Report.channel)  # an expression: the planner keeps to the received_at range
+    channels = s.execute(select(channel, func.count()).where(Report.received_at >= day_start)
+                         .group_by(channel).order_by(func.count().desc())).all()
+    return (new_hour, resolved_today, met, missed_open, channels, _calls_in_progress(s, moment),
+            heartbeat.status(s, moment))
 
 
 def _ticker(s, limit: int = 12) -> list[dict]:
