@@ -58,6 +58,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "ops_outbox_failed": ("Gagal terkirim", "Failed to send"), "ops_pick_id": ("Isi nomor # dari tabel", "Enter a # from the table"),
     "ops_not_failed": ("bukan pesan gagal", "not a failed message"),
     "ops_reason_needed": ("Tulis alasan membuang", "Write why it is discarded"),
+    "ph_agency": ("Perangkat daerah", "Agency"), "ph_reject_reason": ("Alasan penolakan", "Rejection reason"),
+    "ph_template": ("Templat balasan", "Reply template"), "ph_category": ("Kategori", "Category"),
+    "ph_stage": ("Tahap", "Stage"),
     "worker_down": ("PEKERJA LATAR BERHENTI: pengingat SLA, kotak masuk dan balasan warga tidak berjalan",
                     "BACKGROUND WORKER STOPPED: SLA timers, inbox and citizen replies are not running"),
 }

@@ -28,14 +28,14 @@ def layout(**_):
         dcc.Interval(id="supervisor-refresh", interval=10_000), dcc.Download(id="supervisor-download"),
         html.H2(t("breaches")),
         html.Div([
-            dcc.Dropdown(id="supervisor-agency", options=options(list(queries.agency_names())), placeholder="agency",
+            dcc.Dropdown(id="supervisor-agency", options=options(list(queries.agency_names())), placeholder=t("ph_agency"),
                          style={"minWidth": "160px"}),
             dcc.Dropdown(id="supervisor-category", options=options(list(queries.category_labels())),
-                         placeholder="kategori", style={"minWidth": "160px"}),
+                         placeholder=t("ph_category"), style={"minWidth": "160px"}),
             dcc.Dropdown(id="supervisor-kecamatan", options=options(kecamatan), placeholder="kecamatan",
                          style={"minWidth": "160px"}),
             dcc.Dropdown(id="supervisor-stage", options=options(["acknowledge", "dispatch", "resolve"]),
-                         placeholder="tahap", style={"minWidth": "140px"}),
+                         placeholder=t("ph_stage"), style={"minWidth": "140px"}),
             dcc.Dropdown(id="supervisor-period", options=options(list(analytics.PERIODS)), value="30d",
                          clearable=False, style={"minWidth": "100px"}),
             html.Button(t("export_csv"), id="supervisor-csv", className="btn secondary"),
@@ -76,8 +76,9 @@ def _cell(row: dict, column: str):
 
 
 def _table(table_id, rows, columns):
-    return html.Table([html.Thead(html.Tr([html.Th(column(c)) for c in columns])),
-                       html.Tbody([html.Tr([html.Td(_cell(r, c)) for c in columns]) for r in rows])],
+    body = [html.Tr([html.Td(_cell(r, c)) for c in columns]) for r in rows] or [
+        html.Tr(html.Td(t("none"), colSpan=len(columns), className="muted"))]
+    return html.Table([html.Thead(html.Tr([html.Th(column(c)) for c in columns])), html.Tbody(body)],
                       className="data", id=table_id)
 
 
