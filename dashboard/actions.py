@@ -16,6 +16,8 @@ from domain.events import record
 from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
 from domain.lifecycle import NotFound, TransitionError, ValidationError
 from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, OutboxMessage, Report, SlaBreach
+from ingest.base import reply_route_of
+from ingest.outbox import new_message_id, whatsapp_window_from
 
 MANUAL_CHANNELS = ("walk_in", "phone", "letter")
 REASON_CODES = ("waiting_material", "weather", "third_party", "workload", "wrong_agency", "access_blocked", "other")
@@ -79,18 +81,34 @@ def reply(actor: Actor, ticket: str, body: str) -> None:
         report = _find(s, ticket)
         _scope(report, actor)
         body = body.replace("{ticket}", report.ticket)
-        recipient = None
-        if report.citizen_id is not None:
-            ids = dict(s.execute(select(CitizenIdentity.kind, CitizenIdentity.value)
-                                 .where(CitizenIdentity.citizen_id == report.citizen_id)).all())
-            recipient = ids.get("email") if report.channel == "email" else ids.get(report.channel) or ids.get("phone")
+        channel, recipient, payload = _reply_route(s, report)
         s.add(Message(report_id=report.id, direction="out", channel=report.channel, external_id=None,
                       author=actor.name, body=body, at=now))
         if recipient:
-            s.add(OutboxMessage(report_id=report.id, channel=report.channel, recipient=recipient, template="reply",
+            if channel == "whatsapp":  # outside the 24-hour window it goes as the `reply` template
+                payload.update(values={"ticket": report.ticket, "body": body},
+                               window_from=whatsapp_window_from(s, report))
+            s.add(OutboxMessage(report_id=report.id, channel=channel, recipient=recipient, template="reply",
                                 subject=f"Laporan {report.ticket}", body=body, status="pending", attempts=0,
-                                next_attempt_at=now, created_at=now))
+                                next_attempt_at=now, created_at=now, payload=payload))
         record(s, report, actor, "replied", after={"queued": bool(recipient)}, reason=body[:500], at=now)
+
+
+def _reply_route(s, report: Report) -> tuple[str, str | None, dict]:
+    """Where a reply goes: back the way the report came (the adapter's route: WhatsApp's `whatsapp:+62..`,
+    the email thread), else the citizen's address for the report's channel or phone."""
+    route = reply_route_of(report)
+    if route is not None:
+        payload = {"thread": route.get("thread", {})}
+        if route["channel"] == "email":
+            payload["message_id"] = new_message_id()
+        return route["channel"], route["to"], payload
+    if report.citizen_id is None:
+        return report.channel, None, {}
+    ids = dict(s.execute(select(CitizenIdentity.kind, CitizenIdentity.value)
+                         .where(CitizenIdentity.citizen_id == report.citizen_id)).all())
+    recipient = ids.get("email") if report.channel == "email" else ids.get(report.channel) or ids.get("phone")
+    return report.channel, recipient, {}
 
 
 def split(actor: Actor, ticket: str, message_id: int) -> Report:

@@ -37,6 +37,12 @@ class ApiClient:
     channel: str = "app"
 
 
+def _content_sids(raw: str) -> dict:
+    from ingest.templates import parse_content_sids
+
+    return parse_content_sids(raw)
+
+
 def parse_api_keys(raw: str) -> tuple[ApiClient, ...]:
     """`name:key[:channel]` entries separated by commas, e.g. `laksa:s3cret:app,qlue:abc:open311`."""
     clients = []
@@ -57,6 +63,7 @@ class ChannelConfig:
     twilio_api_base: str = "https://api.twilio.com"
     twilio_whatsapp_from: str = ""
     twilio_sms_from: str = ""
+    twilio_content_sids: dict = field(default_factory=dict)  # template name -> approved ContentSid (HX...)
     call112_forward_to: str = ""  # +62... or sip:calltakers@pbx.example
     call112_ring_seconds: int = 25
     # Email
@@ -104,6 +111,7 @@ class ChannelConfig:
             twilio_api_base=_env("TWILIO_API_BASE", "https://api.twilio.com"),
             twilio_whatsapp_from=_env("TWILIO_WHATSAPP_FROM"),
             twilio_sms_from=_env("TWILIO_SMS_FROM"),
+            twilio_content_sids=_content_sids(_env("TWILIO_CONTENT_SIDS")),
             call112_forward_to=_env("CALL112_FORWARD_TO"),
             call112_ring_seconds=_int("CALL112_RING_SECONDS", 25),
             imap_host=_env("IMAP_HOST"),

@@ -15,7 +15,7 @@ from domain.lifecycle import REOPEN_WINDOW
 from domain.models import Agency, Event, Report
 from ingest.base import reply_route_of
 from ingest.config import ChannelConfig
-from ingest.outbox import enqueue, new_message_id
+from ingest.outbox import enqueue, new_message_id, whatsapp_window_from
 from ingest.templates import Templates
 
 try:
@@ -68,6 +68,9 @@ class CitizenNotifier:
             payload = {"thread": route.get("thread", {})}
             if route["channel"] == "email":
                 payload["message_id"] = new_message_id(self.email_domain)
+            if route["channel"] == "whatsapp":  # outside the 24-hour window it goes as a template
+                payload["values"] = {k: str(v) for k, v in values.items()}
+                payload["window_from"] = whatsapp_window_from(session, target)
             enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
                     subject=rendered.subject, template=template, report=target, now=self.clock(), payload=payload)
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.clock import isoformat
 from domain.models import Message, OutboxMessage, Report
 from ingest.base import DeliveryError, Sender
 
@@ -33,6 +34,20 @@ def backoff(attempts: int) -> timedelta:
 
 def new_message_id(domain: str = "tangerangkota.go.id") -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def whatsapp_window_from(session: Session, report: Report) -> str | None:
+    """When the citizen of `report` last wrote to us on WhatsApp (ISO UTC): their reports and messages
+    there. WhatsApp accepts free text for 24 hours after it (ingest/templates.py: WhatsAppTemplates)."""
+    if report.citizen_id is None:
+        latest = report.received_at if report.channel == "whatsapp" else None
+    else:
+        latest = session.scalar(select(func.max(Report.received_at)).where(
+            Report.citizen_id == report.citizen_id, Report.channel == "whatsapp"))
+        written = session.scalar(select(func.max(Message.at)).join(Report, Report.id == Message.report_id).where(
+            Report.citizen_id == report.citizen_id, Message.channel == "whatsapp", Message.direction == "in"))
+        latest = max((t for t in (latest, written) if t is not None), default=None)
+    return isoformat(latest) if latest is not None else None
 
 
 def enqueue(session: Session, *, channel: str, recipient: str, body: str, now: datetime,

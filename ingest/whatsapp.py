@@ -17,6 +17,7 @@ from domain.lifecycle import ValidationError
 from ingest.base import Unusable, reply_route
 from ingest.conversation import InboundMessage, handle
 from ingest.inbox import Outcome
+from ingest.templates import WhatsAppTemplates
 from ingest.twilio_api import TwilioMessages
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -64,7 +65,9 @@ class WhatsAppAdapter:
     def __init__(self, channels):
         self.channels = channels
         self.config = channels.config
-        self.sender = TwilioMessages(channels.config, channels.config.twilio_whatsapp_from)
+        templates = WhatsAppTemplates.load(channels.services.settings.data_dir, channels.config.twilio_content_sids)
+        self.sender = TwilioMessages(channels.config, channels.config.twilio_whatsapp_from, templates=templates,
+                                     clock=channels.clock)
 
     def to_report(self, form: dict, received_at: datetime | None = None) -> IncomingReport:
         sid, sender = self._identity(form)

@@ -194,3 +194,66 @@ def test_acknowledgement_is_delivered_to_twilio_and_delivery_status_recorded(ser
         with services.sessions() as s:
             row = s.scalar(select(OutboxMessage))
             assert (row.status, row.provider_id, row.delivery_status) == ("sent", "SMout1", "delivered")
+
+
+def test_answers_outside_the_24_hour_window_go_as_approved_templates(services, workflow, clock):
+    """WhatsApp takes free text only within 24 h of the citizen's last message: the resolution two days
+    later goes as the approved `resolved` template (ContentSid + ContentVariables); an operator's reply
+    after the citizen wrote again goes as text; a message with no approved template fails at once, with
+    the reason, instead of being retried for hours."""
+    import json
+
+    from dashboard import actions, context
+
+    context.set_services(services)
+    sids = {"resolved": "HX" + "1" * 32, "reply": "HX" + "2" * 32}
+    with FakeProvider() as fake:
+        fake.on("POST", f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+                Reply(201, {"sid": "SMout", "status": "queued"}))
+        server, channels = ingest_app(services, channel_config(twilio_api_base=fake.url, twilio_content_sids=sids))
+        client = server.test_client()
+        twilio_post_and_drain(client, channels, PATH, whatsapp_form("SM-t1", "jalan berlubang besar di jl. gatot subroto"))
+        with services.sessions() as s:
+            report = s.scalar(select(Report))
+        officer = Actor("pupr1", Role.AGENCY_OFFICER, report.agency_code)
+        workflow.verify_and_assign(report.ticket, OPERATOR)
+        workflow.accept(report.ticket, officer)
+        assert channels.deliverer.deliver_due().sent == 2  # acknowledgement and forwarded: inside the window
+        assert all("Body" in r.form and "ContentSid" not in r.form for r in fake.requests)
+        clock.advance(hours=47)
+        actions.reply(OPERATOR, report.ticket, "Mohon maaf, perbaikan dijadwalkan besok pagi.")
+        workflow.resolve(report.ticket, officer, "lubang sudah ditambal\n\taspal   baru")
+        assert channels.deliverer.deliver_due().sent == 2
+        reply, resolved = fake.requests[2:]
+        assert reply.form["ContentSid"] == sids["reply"] and "Body" not in reply.form
+        assert json.loads(reply.form["ContentVariables"]) == {
+            "1": report.ticket, "2": "Mohon maaf, perbaikan dijadwalkan besok pagi."}
+        assert reply.form["To"] == "whatsapp:+6281234567890"
+        variables = json.loads(resolved.form["ContentVariables"])
+        assert resolved.form["ContentSid"] == sids["resolved"]
+        assert variables["1"] == report.ticket and variables["3"] == "lubang sudah ditambal aspal baru"
+        assert len(variables) == 4 and all(v and "\n" not in v for v in variables.values())
+        # the citizen writes again (BUKA reopens it): the window is open, the answer goes as text
+        twilio_post_and_drain(client, channels, PATH, whatsapp_form("SM-t2", f"BUKA {report.ticket} masih berlubang"))
+        assert channels.deliverer.deliver_due().sent == 1
+        assert "Body" in fake.requests[-1].form and "ContentSid" not in fake.requests[-1].form
+        # two days later the forwarding has no approved template: failed at once, with the reason
+        clock.advance(hours=48)
+        workflow.transfer(report.ticket, OPERATOR, "DLH", "salah dinas")
+        stats = channels.deliverer.deliver_due()
+        assert stats.sent == 0 and len(fake.requests) == 5
+        with services.sessions() as s:
+            failed = s.scalar(select(OutboxMessage).where(OutboxMessage.template == "forwarded",
+                                                          OutboxMessage.status != "sent"))
+        assert failed.status == "failed" and failed.attempts == 1
+        assert "24-hour window" in failed.last_error and "'forwarded'" in failed.last_error
+
+
+def test_content_sids_are_read_from_the_environment_and_checked(monkeypatch):
+    from ingest.config import ChannelConfig
+
+    monkeypatch.setenv("TWILIO_CONTENT_SIDS", "resolved=HXaaa, sla_breach=HXbbb")
+    assert ChannelConfig.from_env().twilio_content_sids == {"resolved": "HXaaa", "sla_breach": "HXbbb"}
+    monkeypatch.setenv("TWILIO_CONTENT_SIDS", "resolved:HXaaa")
+    with pytest.raises(ValueError, match="TWILIO_CONTENT_SIDS"):
+        ChannelConfig.from_env()
