@@ -129,6 +129,8 @@ def install(server) -> None:
     server.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=timeout_minutes())
     server.config["SESSION_COOKIE_HTTPONLY"] = True
     server.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # Behind the city's HTTPS proxy the session cookie never travels in clear text.
+    server.config["SESSION_COOKIE_SECURE"] = context.services().settings.public_base_url.startswith("https://")
     manager = LoginManager(server)
 
     @manager.user_loader

@@ -392,6 +392,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[Optional[datetime]]
+    # repeated failed logins lock the account for a while (migration 0009_login_lockout)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[Optional[datetime]]
 
 
 class ExtensionRequest(Base):

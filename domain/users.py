@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from argon2 import PasswordHasher
@@ -22,6 +22,8 @@ from domain.models import Agency, Event, User
 ROLES = ("admin", "operator", "supervisor", "agency_officer", "executive", "kiosk")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
+LOCK_AFTER = 5  # failed logins in a row
+LOCK_FOR = timedelta(minutes=15)
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown name close to a wrong password's.
@@ -107,23 +109,32 @@ class UserService:
             user.password_hash = _hasher.hash(password)
 
     def authenticate(self, username: str, password: str, *, source: str | None = None) -> Account | None:
-        """The account when the name and password match an active user; every attempt is logged."""
+        """The account when the name and password match an active, unlocked user; every attempt is logged.
+        LOCK_AFTER failed attempts in a row lock the account for LOCK_FOR (a correct password included),
+        so a password cannot be guessed at speed; the lock and its end are in the event log."""
         username = (username or "").strip().lower()[:64]
+        now = self.clock()
         with self.sessions.begin() as s:
-            user = s.scalar(select(User).where(User.username == username)) if username else None
+            user = s.scalar(select(User).where(User.username == username).with_for_update()) if username else None
             ok = False
             try:
                 ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 ok = False
-            ok = ok and user is not None and user.active
             details = {"username": username, "source": source}
-            if not ok:
-                reason = "unknown user" if user is None else ("disabled" if not user.active else "bad password")
+            locked = user is not None and user.locked_until is not None and user.locked_until > now
+            if locked or not (ok and user is not None and user.active):
+                reason = ("unknown user" if user is None else "locked" if locked
+                          else "disabled" if not user.active else "bad password")
+                if user is not None and not locked and reason == "bad password":
+                    user.failed_logins = (user.failed_logins or 0) + 1
+                    if user.failed_logins >= LOCK_AFTER:
+                        user.locked_until, user.failed_logins = now + LOCK_FOR, 0
+                        details["locked_until"] = user.locked_until.isoformat()
                 self._event(s, "login_failed", username or "-", user.role if user else "anonymous",
                             after=details, reason=reason)
                 return None
-            user.last_login_at = self.clock()
+            user.last_login_at, user.failed_logins, user.locked_until = now, 0, None
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = _hasher.hash(password)
             self._event(s, "login", user.username, user.role, after=details)

@@ -74,3 +74,24 @@ def test_users_command_line(settings, monkeypatch):
     assert "DISABLED" in runner.invoke(users_cli, ["list"]).output
     bad = runner.invoke(users_cli, ["add", "fa", "--role", "king"], env={"NEW_USER_PASSWORD": "a long password"})
     assert bad.exit_code == 1 and "role" in bad.output
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(users, services, clock):
+    from domain.users import LOCK_AFTER, LOCK_FOR
+
+    users.add("budi", "a long password", "operator")
+    for _ in range(LOCK_AFTER - 1):
+        assert users.authenticate("budi", "guess") is None
+    assert users.authenticate("budi", "a long password") is not None  # a success resets the count
+    for _ in range(LOCK_AFTER):
+        assert users.authenticate("budi", "guess") is None
+    assert users.authenticate("budi", "a long password") is None  # locked: even the right password
+    clock.advance(seconds=LOCK_FOR.total_seconds() - 1)
+    assert users.authenticate("budi", "a long password") is None
+    clock.advance(seconds=2)
+    assert users.authenticate("budi", "a long password") is not None
+    with services.sessions() as s:
+        reasons = [e.reason for e in s.scalars(select(Event).where(Event.type == "login_failed").order_by(Event.id))]
+        locks = [e.after.get("locked_until") for e in s.scalars(select(Event).where(Event.type == "login_failed"))]
+    assert reasons.count("locked") == 2 and sum(1 for x in locks if x) == 1
+    assert users.authenticate("nobody", "guess") is None  # unknown names lock nothing and do not fail
