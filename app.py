@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 import typer
 
-from domain.actors import SYSTEM, Actor
+from domain.actors import SYSTEM
 from domain.clock import utcnow
 from domain.config import Settings
 from domain.db import make_engine, migrate, read_session_factory, session_factory

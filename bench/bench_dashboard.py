@@ -24,7 +24,6 @@ import dash  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app import Services  # noqa: E402
-from dashboard import queries  # noqa: E402
 from domain.clock import FrozenClock  # noqa: E402
 from domain.config import DATA_DIR, Settings  # noqa: E402
 from bench.pg_schema import create_schema, drop_schema  # noqa: E402

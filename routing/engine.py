@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .location import Gazetteer, Location
-from .normalise import Analysis, Match, Normaliser, TermIndex, negated, raw_tokens
+from .normalise import Analysis, Normaliser, TermIndex, negated, raw_tokens
 from .rules import Rules, load_rules
 
 WIB = timezone(timedelta(hours=7))  # Kota Tangerang local time, for hour-of-day rules

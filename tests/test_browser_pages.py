@@ -560,7 +560,7 @@ def test_ops_page_retries_a_failed_reply_and_discards_a_dead_letter(browser, liv
     tab = Page(browser, live["base"], "op1")
     try:
         page = tab.open("/ops", "#ops-dead-table")
-        page.wait_for_selector(f"#ops-outbox-table >> text=HTTP 401")
+        page.wait_for_selector("#ops-outbox-table >> text=HTTP 401")
         page.fill("#ops-outbox-id", str(failed_id))
         page.click("#ops-outbox-retry")
         page.wait_for_selector(f"#ops-outbox-feedback >> text=#{failed_id}")

@@ -16,7 +16,7 @@ from domain.clock import UTC
 from domain.config import PROJECT_ROOT
 from domain.lifecycle import TransitionError, ValidationError
 from domain.models import Event, Report, RoutingCorrection
-from routing.corrections import correct, export_corrections, labelled_examples
+from routing.corrections import correct, export_corrections
 from routing.evaluate import evaluate
 from routing.engine import Router
 from tests.helpers import OPERATOR, incoming, officer

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from domain.clock import UTC, utcnow
+from domain.clock import utcnow
 from domain.models import Event, OutboxMessage, SlaBreach, SlaClock
 from routing.timers import sweep_for
 from tests.helpers import incoming

@@ -1,7 +1,7 @@
 """Shared widgets: tables of reports with clickable rows, the detail card of one report, feedback."""
 from __future__ import annotations
 
-from dash import dcc, html
+from dash import ctx, dcc, html, no_update
 
 from dashboard.components.maps import points_figure
 from dashboard import queries
@@ -88,6 +88,14 @@ def _suggestion(s: dict):
                        title=t("score_help"), className="suggestion")
     return html.Li(f"{s.get('field', s.get('kind', ''))}: {s.get('value', s.get('code', s))}"
                    + (f" ({s['confidence']:.0%})" if isinstance(s.get("confidence"), (int, float)) else ""))
+
+
+def clicked_ticket():
+    """In a callback on a table's row buttons: the clicked row's ticket (no_update when the callback fired
+    because the table was redrawn, not because of a click)."""
+    if not ctx.triggered_id or not ctx.triggered or not ctx.triggered[0]["value"]:
+        return no_update
+    return ctx.triggered_id["ticket"]
 
 
 def feedback(message: str | None, ok: bool = True):

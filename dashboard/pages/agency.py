@@ -11,7 +11,7 @@ from flask import abort
 from flask_login import current_user
 
 from dashboard import actions, auth, console_queries as cq, queries
-from dashboard.components.widgets import feedback, options, queue_table, report_card
+from dashboard.components.widgets import clicked_ticket, feedback, options, queue_table, report_card
 from dashboard.context import services
 from dashboard.i18n import t
 from dashboard.layout import denied
@@ -94,9 +94,7 @@ def refresh_queue(_n, _version, selected, chosen):
           prevent_initial_call=True)
 @auth.guard("agency")
 def select(clicks):
-    if not ctx.triggered_id or not ctx.triggered[0]["value"]:
-        return no_update
-    return ctx.triggered_id["ticket"]
+    return clicked_ticket()
 
 
 @callback(Output("agency-detail", "children"), Input("agency-selected", "data"), Input("agency-version", "data"),

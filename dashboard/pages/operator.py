@@ -8,7 +8,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import actions, auth, console_queries as cq, queries
-from dashboard.components.widgets import feedback, options, queue_table, report_card
+from dashboard.components.widgets import clicked_ticket, feedback, options, queue_table, report_card
 from dashboard.i18n import t
 from dashboard.layout import denied
 from domain.lifecycle import DomainError, RejectReason
@@ -99,9 +99,7 @@ def refresh_queue(_n, _version, selected):
           prevent_initial_call=True)
 @auth.guard("operator")
 def select(clicks):
-    if not ctx.triggered_id or not any(clicks or []) or not ctx.triggered[0]["value"]:
-        return no_update
-    return ctx.triggered_id["ticket"]
+    return clicked_ticket()
 
 
 @callback(Output("operator-detail", "children"), Output("operator-agency", "value"),

@@ -9,7 +9,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import actions, analytics, auth, console_queries as cq, executive_data, queries
-from dashboard.components.widgets import feedback, options
+from dashboard.components.widgets import clicked_ticket, feedback, options
 from dashboard.i18n import column, t
 from dashboard.layout import denied
 from domain.lifecycle import DomainError
@@ -86,9 +86,7 @@ def _table(table_id, rows, columns):
           prevent_initial_call=True)
 @auth.guard("supervisor")
 def pick_ticket(clicks):
-    if not ctx.triggered_id or not ctx.triggered[0]["value"]:
-        return no_update
-    return ctx.triggered_id["ticket"]
+    return clicked_ticket()
 
 
 @callback(Output("supervisor-breaches", "children"), Output("supervisor-pingpong", "children"),

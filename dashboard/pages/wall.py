@@ -84,7 +84,6 @@ def render(snap: dict, language: str, scale: float = 1.0) -> list:
     kpi = snap["kpi"]
     values = [f"{kpi['open']:,}".replace(",", "."), kpi["new_hour"], kpi["breached"], kpi["at_risk"],
               kpi["resolved_today"], "–" if kpi["compliance"] is None else f"{kpi['compliance']:.0f}%"]
-    names = queries.agency_names()
     return [*map(str, values), str(snap["calls"]), _queue(snap["agencies"]), _channels(snap["channels"]),
             points_figure(queries.reference_areas(), snap["points"], scale=scale), _incidents(snap["incidents"], language),
             _ticker(snap["ticker"], language), "stale hidden" if snap["worker_ok"] else "stale"]
