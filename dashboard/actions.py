@@ -14,12 +14,13 @@ from dashboard.context import services
 from domain.actors import Actor
 from domain.events import record
 from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
-from domain.lifecycle import NotFound, TransitionError, ValidationError
+from domain.lifecycle import OPEN_STATUSES, DomainError, NotFound, TransitionError, ValidationError
 from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, OutboxMessage, Report, SlaBreach
 from ingest.base import reply_route_of
 from ingest.outbox import new_message_id, whatsapp_window_from
 
 MANUAL_CHANNELS = ("walk_in", "phone", "letter")
+OPEN = frozenset(s.value for s in OPEN_STATUSES)
 REASON_CODES = ("waiting_material", "weather", "third_party", "workload", "wrong_agency", "access_blocked", "other")
 TEMPLATES = {
     "thanks": "Terima kasih, laporan {ticket} sudah kami terima dan sedang kami tindak lanjuti.",
@@ -149,6 +150,67 @@ def _message_id(value) -> int:
         return int(str(value).strip().lstrip("#"))
     except (TypeError, ValueError):
         raise ValidationError("message", f"{value!r} is not a message number") from None
+
+
+# ------------------------------------------------------------ incidents (a flood: many reports, one event)
+INCIDENT_ACTIONS = ("merge", "forward", "close")
+
+
+def incident(alert_id: int) -> dict:
+    """An incident alert with its reports, for the console."""
+    from routing.incidents import alert_reports
+
+    with services().reads() as s:
+        alert, reports = alert_reports(s, int(alert_id))
+        if alert is None:
+            raise NotFound(f"no incident alert #{alert_id}")
+        return {"id": alert.id, "category": alert.category_code, "kelurahan": alert.kelurahan_code,
+                "status": alert.status, "reports": [
+                    {"ticket": r.ticket, "status": r.status, "priority": r.priority, "channel": r.channel,
+                     "text": (r.text or "")[:80]} for r in reports]}
+
+
+def handle_incident(actor: Actor, alert_id: int, action: str) -> dict:
+    """One decision for a whole incident: `merge` every other open report into the oldest open one (one
+    incident, one ticket for the agency, every reporter answered at its resolution), `forward` every report
+    still NEW or VERIFIED to its agency, or `close` the alert. Each report changes through the workflow
+    (its own event, its own citizen message); a report that cannot change is reported back, not forced.
+    Returns {"done": [tickets], "skipped": [(ticket, reason)], "into": ticket or None}."""
+    if actor.role.value not in ("operator", "supervisor", "admin"):
+        raise TransitionError("only the control room handles an incident")
+    if action not in INCIDENT_ACTIONS:
+        raise ValidationError("action", f"one of {', '.join(INCIDENT_ACTIONS)}")
+    svc = services()
+    if action == "close":
+        from routing.incidents import close_incident
+
+        with svc.sessions.begin() as s:
+            if not close_incident(s, int(alert_id), svc.queue.clock()):
+                raise ValidationError("incident", f"incident alert #{alert_id} is not open")
+            record(s, None, actor, "incident_closed", after={"alert_id": int(alert_id)}, at=svc.queue.clock())
+        return {"done": [], "skipped": [], "into": None}
+    reports = incident(alert_id)["reports"]
+    open_ones = [r for r in reports if r["status"] in OPEN]
+    done, skipped, into = [], [], None
+    if action == "merge":
+        if not open_ones:
+            raise ValidationError("incident", "no open report in this incident")
+        into = open_ones[0]["ticket"]
+        targets = open_ones[1:]
+    else:
+        targets = [r for r in reports if r["status"] in ("NEW", "VERIFIED")]
+    for r in targets:
+        try:
+            if action == "merge":
+                svc.workflow.merge(r["ticket"], actor, into, reason=f"insiden #{alert_id}")
+            elif r["status"] == "NEW":
+                svc.workflow.verify_and_assign(r["ticket"], actor, reason=f"insiden #{alert_id}")
+            else:
+                svc.workflow.assign(r["ticket"], actor, None, f"insiden #{alert_id}")
+            done.append(r["ticket"])
+        except (DomainError, ValueError) as exc:
+            skipped.append((r["ticket"], str(exc)))
+    return {"done": done, "skipped": skipped, "into": into}
 
 
 def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, data: bytes) -> None:

@@ -61,6 +61,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "ph_agency": ("Perangkat daerah", "Agency"), "ph_reject_reason": ("Alasan penolakan", "Rejection reason"),
     "ph_template": ("Templat balasan", "Reply template"), "ph_category": ("Kategori", "Category"),
     "ph_stage": ("Tahap", "Stage"),
+    "incident_help": ("Beberapa laporan satu kategori di satu kelurahan: satu keputusan untuk semuanya.",
+                      "Several reports of one category in one kelurahan: one decision for all of them."),
+    "incident_merge": ("Gabungkan ke laporan pertama", "Merge into the first report"),
+    "incident_forward": ("Verifikasi & teruskan semua", "Verify & forward all"),
+    "incident_close": ("Tutup peringatan", "Close the alert"),
     "worker_down": ("PEKERJA LATAR BERHENTI: pengingat SLA, kotak masuk dan balasan warga tidak berjalan",
                     "BACKGROUND WORKER STOPPED: SLA timers, inbox and citizen replies are not running"),
 }

@@ -21,8 +21,6 @@ from domain.models import Area, Category, Citizen, Event, Report, SlaBreach, Sla
 OPEN = [s.value for s in OPEN_STATUSES]
 RUNNING = and_(SlaClock.met_at.is_(None), SlaClock.cancelled_at.is_(None), SlaClock.paused_at.is_(None))
 TIME_BUCKET_SECONDS = 15
-INCIDENT_WINDOW = timedelta(hours=3)
-INCIDENT_MIN_REPORTS = 3
 _cache_lock = threading.Lock()
 _cache: dict[str, object] = {}
 
@@ -154,23 +152,11 @@ def _ticker(s, limit: int = 12) -> list[dict]:
 
 
 def _incidents(s, moment: datetime) -> list[dict]:
-    place = func.coalesce(Report.kelurahan_code, Report.kecamatan)
-    # status and category as expressions: the planner keeps to the 3-hour range of received_at. Given the bare
-    # columns, SQLite (which cannot see how narrow a bound range is) walks a category index in GROUP BY order
-    # through all 1,000,000 reports instead: 95 ms against 7 ms.
-    category = Report.category_code.concat("")
-    rows = s.execute(
-        select(category, place.label("place"), func.count().label("n"), func.min(Report.priority),
-               func.max(Report.received_at))
-        .where(Report.received_at >= moment - INCIDENT_WINDOW, func.coalesce(Report.status, "").in_(OPEN),
-               category.is_not(None), place.is_not(None))
-        .group_by(category, place)
-        .having(func.count() >= INCIDENT_MIN_REPORTS)
-        .order_by(func.min(Report.priority), func.count().desc()).limit(6)
-    ).all()
-    names = dict(s.execute(select(Area.kode, Area.kelurahan)).all()) if rows else {}
-    return [{"category": c, "place": names.get(p, p), "count": n, "priority": pr,
-             "last": last.astimezone(WIB).strftime("%H:%M")} for c, p, n, pr, last in rows]
+    """The routing engine's open incident alerts (routing/incidents.py), the same the operator handles."""
+    from routing.incidents import active_incidents
+
+    return [{"category": a["category"], "place": a["place"], "count": a["count"], "priority": a["priority"],
+             "last": a["last"]} for a in active_incidents(s, moment, limit=6)]
 
 
 def _calls_in_progress(s, moment: datetime) -> int:

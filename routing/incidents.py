@@ -139,8 +139,20 @@ def active_incidents(session: Session, now: datetime, *, quiet: timedelta = QUIE
     } for a, label_id, label_en, kelurahan in rows]
 
 
+def alert_reports(session: Session, alert_id: int) -> tuple[IncidentAlert | None, list[Report]]:
+    """The alert and the reports it counts (its category and kelurahan, from its first to its last report;
+    rejected ones are no evidence), oldest first: an index range scan of ix_reports_category_kelurahan_received."""
+    alert = session.get(IncidentAlert, alert_id)
+    if alert is None:
+        return None, []
+    return alert, list(session.scalars(select(Report).where(
+        Report.category_code == alert.category_code, Report.kelurahan_code == alert.kelurahan_code,
+        Report.received_at >= alert.first_at, Report.received_at <= alert.last_at,
+        Report.status.not_in(NOT_COUNTED)).order_by(Report.received_at, Report.id)))
+
+
 def open_alert_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(IncidentAlert).where(IncidentAlert.status == "open")) or 0
 
 
-__all__ = ["on_received", "active_incidents", "close_quiet", "close_incident", "IncidentRules"]
+__all__ = ["on_received", "active_incidents", "alert_reports", "close_quiet", "close_incident", "IncidentRules"]

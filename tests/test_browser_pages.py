@@ -580,3 +580,29 @@ def test_ops_page_retries_a_failed_reply_and_discards_a_dead_letter(browser, liv
         logged = {(e.type, e.actor) for e in s.scalars(select(Event).where(Event.type.in_(
             ("outbox_retried", "dead_letter_discarded"))))}
     assert logged >= {("outbox_retried", "op1"), ("dead_letter_discarded", "op1")}
+
+
+def test_operator_merges_a_whole_incident_with_one_click(browser, live):
+    """A flood: three reports from one kelurahan in minutes raise an incident alert; the operator merges
+    them into the first with one click, and the wall lists the incident."""
+    services = live["services"]
+    texts = ["air setinggi lutut masuk rumah di Sudimara Barat", "Sudimara Barat kebanjiran, motor mogok",
+             "genangan tinggi di gang masjid Sudimara Barat, anak-anak tidak bisa sekolah"]
+    tickets = [_submit(services, text, category="FLOOD", citizen={"phone": f"+62813000{i:05d}"}).ticket
+               for i, text in enumerate(texts)]
+    tab = Page(browser, live["base"], "op1")
+    try:
+        page = tab.open("/operator", "#operator-incidents .incident-box")
+        box = page.locator(".incident-box", has_text=tickets[0])
+        box.get_by_role("button", name="Gabungkan ke laporan pertama").click()
+        page.wait_for_selector(f"#operator-incident-feedback >> text={tickets[0]}", timeout=5000)
+        page.wait_for_function(f"!document.getElementById('operator-queue-table').innerText.includes('{tickets[1]}')",
+                               timeout=2000)  # the queue follows at once, not at its next 3 s refresh
+        tab.shot("operator-incident")
+        assert tab.errors == []
+    finally:
+        tab.close()
+    assert services.queue.get(tickets[0]).status == "NEW"
+    first_id = services.queue.get(tickets[0]).id
+    assert all(services.queue.get(t).status == "MERGED" and services.queue.get(t).merged_into_id == first_id
+               for t in tickets[1:])

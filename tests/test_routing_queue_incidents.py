@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from domain.clock import UTC
@@ -88,3 +89,54 @@ def test_quiet_pair_closes_and_a_new_burst_opens_a_new_alert(services, queue, cl
     old, new = alerts(services)
     assert old.status == "closed" and old.report_count == 3
     assert new.status == "open" and new.report_count == 3 and new.first_at == T0 + timedelta(minutes=later)
+
+
+def test_one_decision_for_a_whole_incident_merge_forward_close(services, queue, workflow, clock):
+    """The operator's incident panel: `merge` puts every other open report of the alert into the oldest
+    open one, `forward` verifies and assigns what is still new, `close` ends the alert; a report that
+    cannot change is reported back, not forced; agency officers may not decide."""
+    from dashboard import actions, context
+    from domain.actors import Actor
+    from domain.lifecycle import TransitionError, ValidationError
+
+    context.set_services(services)
+    texts = ["Pohon tumbang menutup jalan di Cikokol", "Cikokol: kabel putus tertimpa dahan besar, bahaya",
+             "ranting jatuh di halaman SDN Cikokol 2, murid diungsikan", "tolong ke Cikokol ada batang kayu di gang",
+             "Cikokol angin kencang papan reklame miring"]  # one storm, different things: not merged by themselves
+    tickets = []
+    for i, text in enumerate(texts):
+        clock.now = T0 + timedelta(minutes=5 * i)
+        tickets.append(queue.submit(incoming(channel="whatsapp", text=text, category="DISASTER", received_at=clock.now,
+                                             phone=f"+62812111{i:05d}")).report.ticket)
+    assert {queue.get(t).status for t in tickets} == {"NEW"}
+    [alert] = alerts(services)
+    shown = actions.incident(alert.id)
+    assert [r["ticket"] for r in shown["reports"]] == tickets
+    with pytest.raises(TransitionError):
+        actions.handle_incident(Actor("dlh", "agency_officer", "DLH"), alert.id, "merge")
+    with pytest.raises(ValidationError):
+        actions.handle_incident(OPERATOR, alert.id, "explode")
+    spam = next(t for t in tickets[1:] if queue.get(t).status == "NEW")
+    workflow.reject(spam, OPERATOR, "spam")  # no longer counted, never merged
+    result = actions.handle_incident(OPERATOR, alert.id, "forward")
+    statuses = {t: queue.get(t).status for t in tickets}
+    assert set(result["done"]) == {t for t in tickets if statuses[t] == "ASSIGNED"}
+    assert all(statuses[t] in ("ASSIGNED", "MERGED") for t in tickets if t != spam)
+    assert len(result["done"]) == 4 and all(queue.get(t).agency_code for t in result["done"])  # each to its agency
+    result = actions.handle_incident(OPERATOR, alert.id, "merge")
+    first_open = next(t for t in tickets if statuses[t] == "ASSIGNED")
+    assert result["into"] == first_open
+    for t in tickets:
+        report = queue.get(t)
+        if t == first_open:
+            assert report.status == "ASSIGNED"
+        elif t == spam:
+            assert report.status == "REJECTED"
+        else:
+            assert report.status == "MERGED" and report.merged_into_id == queue.get(first_open).id, t
+    actions.handle_incident(OPERATOR, alert.id, "close")
+    with services.sessions() as s:
+        assert active_incidents(s, clock()) == []
+        assert s.scalar(select(Event).where(Event.type == "incident_closed")).after == {"alert_id": alert.id}
+    with pytest.raises(ValidationError, match="not open"):
+        actions.handle_incident(OPERATOR, alert.id, "close")

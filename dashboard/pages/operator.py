@@ -9,7 +9,8 @@ from flask_login import current_user
 
 from dashboard import actions, auth, console_queries as cq, queries
 from dashboard.components.widgets import clicked_ticket, feedback, options, queue_table, report_card
-from dashboard.i18n import t
+from dashboard.context import services
+from dashboard.i18n import lang, t
 from dashboard.layout import denied
 from domain.lifecycle import DomainError, RejectReason
 
@@ -56,6 +57,10 @@ def layout(**_):
                 ], className="card"),
             ], className="col-2"),
         ], className="row"),
+        html.Div([html.H3(t("incidents")), html.P(t("incident_help"), className="muted"),
+                  dcc.Store(id="operator-incident-version", data=0),
+                  html.Div(id="operator-incident-feedback"), html.Div(id="operator-incidents")],
+                 className="card", id="operator-incident-card"),
         html.Div([_intake_form(), _call_form()], className="row"),
     ])
 
@@ -88,11 +93,59 @@ def _call_form():
 
 
 @callback(Output("operator-queue", "children"), Input("operator-refresh", "n_intervals"),
-          Input("operator-version", "data"), Input("operator-selected", "data"))
+          Input("operator-version", "data"), Input("operator-selected", "data"),
+          Input("operator-incident-version", "data"))
 @auth.guard("operator")
-def refresh_queue(_n, _version, selected):
+def refresh_queue(_n, _version, selected, _incident_version):
     return queue_table("operator", cq.queue(cq.TRIAGE + ["ASSIGNED"]), selected,
                        columns=("ticket", "priority", "status", "channel", "category", "received"))
+
+
+@callback(Output("operator-incidents", "children"), Input("operator-refresh", "n_intervals"),
+          Input("operator-incident-version", "data"))
+@auth.guard("operator")
+def incidents(_n, _version):
+    """The active incident alerts (several reports of one category in one kelurahan), each with its reports
+    and one button per decision for all of them."""
+    from routing.incidents import active_incidents
+
+    with services().reads() as s:
+        alerts = active_incidents(s, queries.now(), limit=8)
+    if not alerts:
+        return html.P(t("no_incident"), className="muted")
+    english = lang() == "en"
+    out = []
+    for a in alerts:
+        reports = actions.incident(a["id"])["reports"]
+        buttons = [html.Button(t(f"incident_{name}"), id={"type": "operator-incident", "action": name, "id": a["id"]},
+                               n_clicks=0, className=f"btn {style}")
+                   for name, style in (("merge", ""), ("forward", "ok"), ("close", "secondary"))]
+        out.append(html.Div([
+            html.B(f"{a['category_label_en'] if english else a['category_label']} · {a['kelurahan']} ({a['kecamatan']}) · "
+                   f"{a['count']} {t('reports').lower()} · {a['priority']} · {a['last']} WIB"),
+            html.Ul([html.Li(f"{r['ticket']} · {r['status']} · {r['channel']} — {r['text']}") for r in reports]),
+            html.Div(buttons, className="form-row")], className="incident-box", id=f"operator-incident-{a['id']}"))
+    return out
+
+
+@callback(Output("operator-incident-feedback", "children"), Output("operator-incident-version", "data"),
+          Input({"type": "operator-incident", "action": ALL, "id": ALL}, "n_clicks"),
+          State("operator-incident-version", "data"), prevent_initial_call=True)
+@auth.guard("operator")
+@auth.writer
+def act_on_incident(_clicks, version):
+    if not ctx.triggered_id or not ctx.triggered or not ctx.triggered[0]["value"]:
+        return no_update, no_update
+    action, alert_id = ctx.triggered_id["action"], ctx.triggered_id["id"]
+    try:
+        result = actions.handle_incident(current_user.actor, alert_id, action)
+    except DomainError as exc:
+        return feedback(str(exc), ok=False), no_update
+    message = f"{t('done')}: #{alert_id} {t('incident_' + action)}"
+    if result["done"]:
+        message += f" — {', '.join(result['done'])}" + (f" → {result['into']}" if result["into"] else "")
+    skipped = [html.Li(f"{ticket}: {reason}") for ticket, reason in result["skipped"]]
+    return html.Div([feedback(message), html.Ul(skipped) if skipped else None]), (version or 0) + 1
 
 
 @callback(Output("operator-selected", "data"), Input({"type": "operator-row", "ticket": ALL}, "n_clicks"),
@@ -136,7 +189,7 @@ def use_template(name):
 def act(_v, _x, _m, _a, _r, _s, ticket, agency, reason, note, into, question, reply_text, message_id, version):
     if not ticket:
         return feedback(t("select_report"), ok=False), no_update
-    actor, wf = current_user.actor, _services().workflow
+    actor, wf = current_user.actor, services().workflow
     try:
         match ctx.triggered_id:
             case "operator-verify":
@@ -197,8 +250,3 @@ def call(_start, _end, phone, location, text, ticket, summary):
     except DomainError as exc:
         return feedback(str(exc), ok=False), no_update
 
-
-def _services():
-    from dashboard.context import services
-
-    return services()
