@@ -22,9 +22,11 @@ def bars(pairs, title: str, horizontal: bool = False, height: int = 300) -> dict
 
 def daily(rows, title: str) -> dict:
     x = [r[0] for r in rows]
-    return _figure([{"type": "scatter", "x": x, "y": [r[1] for r in rows], "name": "masuk", "mode": "lines+markers"},
-                    {"type": "scatter", "x": x, "y": [r[2] for r in rows], "name": "selesai", "mode": "lines+markers"}],
-                   title)
+    figure = _figure([{"type": "scatter", "x": x, "y": [r[1] for r in rows], "name": "masuk", "mode": "lines+markers"},
+                      {"type": "scatter", "x": x, "y": [r[2] for r in rows], "name": "selesai",
+                       "mode": "lines+markers"}], title)
+    figure["layout"]["xaxis"] = {"type": "date", "tickformat": "%d %b", "dtick": 86400000.0 * max(1, len(x) // 10)}
+    return figure
 
 
 def weekly(rows, title: str) -> dict:

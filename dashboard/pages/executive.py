@@ -11,7 +11,7 @@ from dash import Input, Output, callback, clientside_callback, dcc, html
 from dashboard import analytics, auth, executive_data, queries
 from dashboard.components import charts
 from dashboard.components.maps import kecamatan_centres, points_figure
-from dashboard.i18n import t
+from dashboard.i18n import column, t
 from dashboard.layout import denied
 
 dash.register_page(__name__, path="/executive", name="Executive", title="Executive - Tangerang Live Room")
@@ -72,12 +72,12 @@ def panel(period: str) -> tuple:
             _kpi("compliance", "SLA", "-" if compliance is None else f"{compliance}%", f"{TARGET_COMPLIANCE:.0f}%"),
             _kpi("satisfaction", t("satisfaction"), "-" if sat["index"] is None else f"{sat['index']}",
                  f"{TARGET_SATISFACTION:.0f}"),
-            _kpi("ratings", "rating", str(sat["ratings"]))]
+            _kpi("ratings", t("ratings"), str(sat["ratings"]))]
     names = queries.agency_names()
     league_table = html.Table(
         [html.Thead(html.Tr([html.Th(h, title=APPROXIMATE if h.startswith("≈") else None)
-                                     for h in ("#", "agency", t("reports"), "open", "≈ median accept (min)",
-                                               "≈ median resolve (h)", "SLA %", "rating")]))]
+                                     for h in ["#"] + [column(c) for c in ("agency", "reports", "open", "accept_min",
+                                                                           "resolve_h", "compliance", "satisfaction")]]))]
         + [html.Tbody([html.Tr([html.Td(i + 1), html.Td(names.get(r["agency"], r["agency"])), html.Td(r["reports"]),
                                 html.Td(r["open"]), html.Td(r["accept_min"] if r["accept_min"] is not None else "-"),
                                 html.Td(r["resolve_h"] if r["resolve_h"] is not None else "-"),
