@@ -606,3 +606,53 @@ def test_operator_merges_a_whole_incident_with_one_click(browser, live):
     first_id = services.queue.get(tickets[0]).id
     assert all(services.queue.get(t).status == "MERGED" and services.queue.get(t).merged_into_id == first_id
                for t in tickets[1:])
+
+
+def _callback_requests(base):
+    """Every server-side callback the app declares (GET /_dash-dependencies), as the request a browser
+    would send with empty inputs: (page, payload)."""
+    deps = json.loads(urllib.request.urlopen(base + "/_dash-dependencies", timeout=10).read())
+    pages = {"kpi": "wall", "wall": "wall", "agency": "agency", "operator": "operator", "supervisor": "supervisor",
+             "executive": "executive", "ops": "ops", "public": "public", "home": "home"}
+
+    def spec(entry):
+        if entry["id"].startswith("{"):
+            return []  # a pattern-matching input with no matching component on the page
+        return {"id": entry["id"], "property": entry["property"], "value": None}
+
+    out = []
+    for dep in deps:
+        if dep.get("clientside_function") or dep["output"].startswith(".._pages_content"):
+            continue  # runs in the browser / Dash's own page router
+        multi = dep["output"].startswith("..")
+        names = dep["output"].strip(".").split("...") if multi else [dep["output"]]
+        outputs = [{"id": n.rsplit(".", 1)[0], "property": n.rsplit(".", 1)[1]} for n in names]
+        page = pages[outputs[0]["id"].split("-")[0]]
+        out.append((page, {"output": dep["output"], "outputs": outputs if multi else outputs[0],
+                           "inputs": [spec(i) for i in dep["inputs"]], "state": [spec(s) for s in dep["state"]],
+                           "changedPropIds": []}))
+    return out
+
+
+@pytest.mark.parametrize("who", ["anonymous", "kiosk", "exec1", "dlh1", "op1"])
+def test_every_callback_checks_the_role_on_the_server(browser, live, who):
+    """Not only the pages: each callback, called directly with the role's session, is refused (403) unless
+    the role may use its page, and a permitted call with empty inputs answers without an error."""
+    from dashboard.auth import PAGE_ROLES
+
+    role = {"anonymous": None, "kiosk": "kiosk", "exec1": "executive", "dlh1": "agency_officer", "op1": "operator"}[who]
+    tab = Page(browser, live["base"], None if who in ("anonymous", "kiosk") else who)
+    try:
+        tab.open(f"/wall?kiosk={KIOSK_TOKEN}" if who == "kiosk" else "/public", "body")
+        requests = _callback_requests(live["base"])
+        assert len(requests) >= 25 and {p for p, _ in requests} >= {"wall", "operator", "agency", "supervisor",
+                                                                    "executive", "ops", "public"}
+        for page, payload in requests:
+            status = tab.callback(payload).status
+            allowed = PAGE_ROLES[page] is None or role in PAGE_ROLES[page]
+            if allowed:
+                assert status in (200, 204), (who, payload["output"], status)
+            else:
+                assert status in (401, 403), (who, payload["output"], status)
+    finally:
+        tab.close()
