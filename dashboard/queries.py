@@ -6,6 +6,7 @@ bucket) and shared by every wall screen; an unchanged token costs two primary-ke
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -50,13 +51,14 @@ def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> d
     """Everything the wall shows, cached per change token."""
     moment = moment or now()
     token = token or change_token(moment)
+    key = (id(services()), token)  # one process may serve several databases (the tests do)
     with _cache_lock:
-        if _cache.get("token") == token:
+        if _cache.get("token") == key:
             return _cache["snapshot"]
     snapshot = compute_wall(moment)
     snapshot["token"] = token
     with _cache_lock:
-        _cache.update(token=token, snapshot=snapshot)
+        _cache.update(token=key, snapshot=snapshot)
     return snapshot
 
 
@@ -204,30 +206,54 @@ def _map_points(s, reference: list[dict]) -> list[dict]:
     return [{"lat": a, "lon": b, "priority": p, "count": n} for (a, b, p), n in cells.items()]
 
 
-def reference_areas() -> list[dict]:
-    cached = _cache.get("areas")
-    if cached is None:
+REFERENCE_SECONDS = 600  # reference data (areas, agencies, categories) is read again after 10 minutes
+
+
+def _reference(name: str, load):
+    """Reference data cached per process, read again after REFERENCE_SECONDS (a `geo import` or a seed run
+    by the command line shows without restarting the web tier)."""
+    kept = _cache.get(name)
+    if kept is None or time.monotonic() - kept[0] > REFERENCE_SECONDS:
         with services().reads() as s:
-            cached = [{"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat,
-                       "lon": a.lon} for a in s.scalars(select(Area).order_by(Area.kode))]
-        _cache["areas"] = cached
-    return cached
+            kept = (time.monotonic(), load(s))
+        _cache[name] = kept
+    return kept[1]
+
+
+def reference_areas() -> list[dict]:
+    """The kelurahan with their reference points and, once `geo import` loaded them, their boundaries
+    as simplified outlines for the offline maps."""
+    return _reference("areas", lambda s: [
+        {"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat, "lon": a.lon,
+         "outline": _outline(a.boundary_geojson)} for a in s.scalars(select(Area).order_by(Area.kode))])
+
+
+def _outline(geojson) -> list[tuple[list[float], list[float]]]:
+    """The exterior rings of a boundary, simplified to ~50 m: [(lons, lats), ...] ([] without one)."""
+    if not geojson:
+        return []
+    try:
+        from shapely.geometry import shape
+
+        geometry = shape(geojson).simplify(0.0005, preserve_topology=True)
+    except Exception:  # noqa: BLE001 - a hand-edited boundary must not take the wall down
+        return []
+    polygons = getattr(geometry, "geoms", [geometry])
+    rings = []
+    for polygon in polygons:
+        exterior = getattr(polygon, "exterior", None)
+        if exterior is not None:
+            xs, ys = exterior.xy
+            rings.append(([round(x, 5) for x in xs], [round(y, 5) for y in ys]))
+    return rings
 
 
 def agency_names() -> dict[str, str]:
-    cached = _cache.get("agencies")
-    if cached is None:
-        from domain.models import Agency
-        with services().reads() as s:
-            cached = dict(s.execute(select(Agency.code, Agency.name).order_by(Agency.code)).all())
-        _cache["agencies"] = cached
-    return cached
+    from domain.models import Agency
+
+    return _reference("agencies", lambda s: dict(s.execute(select(Agency.code, Agency.name).order_by(Agency.code)).all()))
 
 
 def category_labels() -> dict[str, tuple[str, str]]:
-    cached = _cache.get("categories")
-    if cached is None:
-        with services().reads() as s:
-            cached = {c: (i, e) for c, i, e in s.execute(select(Category.code, Category.label_id, Category.label_en))}
-        _cache["categories"] = cached
-    return cached
+    return _reference("categories", lambda s: {
+        c: (i, e) for c, i, e in s.execute(select(Category.code, Category.label_id, Category.label_en))})

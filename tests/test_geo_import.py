@@ -122,3 +122,23 @@ def test_geo_import_command(run, geojson, tmp_path, services):
     assert custom.returncode == 0 and "matched: 1 feature(s)" in custom.stdout, custom.stdout + custom.stderr
     broken = run("geo", "import", str(tmp_path / "nope.geojson"))
     assert broken.returncode == 2 and broken.stderr.startswith("error: cannot read")
+
+
+def test_the_maps_draw_imported_boundaries(services, geojson):
+    """Once imported, the kelurahan outlines are drawn on the offline maps (one line trace for all)."""
+    from dashboard import context, queries
+    from dashboard.components.maps import points_figure
+
+    context.set_services(services)
+    queries._cache.clear()
+    assert all(a["outline"] == [] for a in queries.reference_areas())
+    assert all(t["mode"] != "lines" for t in points_figure(queries.reference_areas(), [])["data"])
+    with services.sessions.begin() as s:
+        import_boundaries(s, load_features(geojson))
+    queries._cache.clear()
+    areas = {a["kode"]: a for a in queries.reference_areas()}
+    [(lons, lats)] = areas[SUKARASA]["outline"]
+    assert (min(lons), max(lons), min(lats), max(lats)) == (106.625, 106.6375, -6.18, -6.165)
+    [outline] = [t for t in points_figure(list(areas.values()), [])["data"] if t["mode"] == "lines"]
+    assert outline["x"].count(None) == 3  # Sukarasa, Suka Asih, Tanah Tinggi
+    queries._cache.clear()

@@ -26,7 +26,15 @@ def points_figure(areas: list[dict], points: list[dict], *, dark: bool = True, h
     if tile_url:
         return _tile_figure(tile_url, areas, points, height)
     centres = kecamatan_centres(areas)
-    traces = [
+    outline_x, outline_y = [], []
+    for area in areas:  # imported kelurahan boundaries (geo import), one trace for all of them
+        for xs, ys in area.get("outline") or ():
+            outline_x += [*xs, None]
+            outline_y += [*ys, None]
+    traces = [{"type": "scatter", "x": outline_x, "y": outline_y, "mode": "lines", "hoverinfo": "skip",
+               "line": {"color": "#2a3a4c" if dark else "#c3ccd6", "width": scale}, "showlegend": False}
+              ] if outline_x else []
+    traces += [
         {"type": "scatter", "x": [a["lon"] for a in areas], "y": [a["lat"] for a in areas], "mode": "markers",
          "marker": {"size": 5 * scale, "color": "#3b4b5c" if dark else "#c3ccd6"}, "hoverinfo": "text",
          "text": [a["kelurahan"] for a in areas], "showlegend": False},
