@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from domain import clocks
 from domain.actors import SYSTEM
+from domain.db import transaction_state
 from domain.events import record
 from domain.lifecycle import OPEN_STATUSES, Action, Role, Status, TransitionError, check_transition
 from domain.models import Category, Report
@@ -118,8 +119,7 @@ class DuplicateFinder:
         best first; ties go to the earlier report."""
         if not report.category_code or report.category_code == self.triage_category:
             return []
-        category = session.get(Category, report.category_code)
-        emergency = bool(category and category.emergency)
+        emergency = self._emergency(session, report.category_code)
         mine = self.item(report, emergency)
         rows = session.execute(self.candidate_query(report, self.window(emergency))).all()
         by_id = {r.id: r for r in rows}
@@ -136,6 +136,15 @@ class DuplicateFinder:
                 best[root.id] = (value, tuple(reasons), root)
         ranked = sorted(best.values(), key=lambda v: (-v[0], v[2].received_at, v[2].id))
         return [Match(r.id, r.ticket, v, reasons) for v, reasons, r in ranked]
+
+    @staticmethod
+    def _emergency(session: Session, category_code: str) -> bool:
+        """Whether the category is an emergency, read once per transaction (one submit_many)."""
+        known = transaction_state(session, "routing_emergency_categories")
+        if category_code not in known:
+            category = session.get(Category, category_code)
+            known[category_code] = bool(category and category.emergency)
+        return known[category_code]
 
     @staticmethod
     def _root(session: Session, row, by_id: dict):
