@@ -86,10 +86,9 @@ class CitizenNotifier:
     def _agency_name(session, code: str | None) -> str | None:
         """The agency's name, read once per transaction (a submit_many answers many reports)."""
         names = transaction_state(session, "notify_agency_names")
-        if code not in names:
-            agency = session.get(Agency, code) if code else None
-            names[code] = agency.name if agency else code
-        return names[code]
+        if not names:
+            names.update(session.execute(select(Agency.code, Agency.name)).all())
+        return names[code] if code in names else code
 
     def _values(self, session, report: Report, event_type: str, details: dict) -> dict:
         values = {

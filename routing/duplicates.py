@@ -121,7 +121,10 @@ class DuplicateFinder:
             return []
         emergency = self._emergency(session, report.category_code)
         mine = self.item(report, emergency)
-        rows = session.execute(self.candidate_query(report, self.window(emergency))).all()
+        # No autoflush: what this transaction changes in the candidate columns is flushed by `merge`
+        # (the other changes, routing proposals, alerts and messages, wait for one flush together).
+        with session.no_autoflush:
+            rows = session.execute(self.candidate_query(report, self.window(emergency))).all()
         by_id = {r.id: r for r in rows}
         best: dict[int, tuple[float, tuple[str, ...], object]] = {}
         for other in rows:
@@ -139,12 +142,11 @@ class DuplicateFinder:
 
     @staticmethod
     def _emergency(session: Session, category_code: str) -> bool:
-        """Whether the category is an emergency, read once per transaction (one submit_many)."""
-        known = transaction_state(session, "routing_emergency_categories")
-        if category_code not in known:
-            category = session.get(Category, category_code)
-            known[category_code] = bool(category and category.emergency)
-        return known[category_code]
+        """Whether the category is an emergency (the categories read once per transaction)."""
+        emergency = transaction_state(session, "routing_emergency_categories")
+        if not emergency:
+            emergency.update(session.execute(select(Category.code, Category.emergency)).all())
+        return bool(emergency.get(category_code))
 
     @staticmethod
     def _root(session: Session, row, by_id: dict):
@@ -156,7 +158,8 @@ class DuplicateFinder:
             seen.add(row.id)
             parent = by_id.get(row.merged_into_id)
             if parent is None:
-                parent = session.execute(select(*CANDIDATE_COLUMNS).where(Report.id == row.merged_into_id)).first()
+                with session.no_autoflush:  # see score
+                    parent = session.execute(select(*CANDIDATE_COLUMNS).where(Report.id == row.merged_into_id)).first()
                 if parent is None:
                     return None
                 by_id[parent.id] = parent
@@ -210,6 +213,7 @@ class DuplicateFinder:
         record(session, target, SYSTEM, "duplicate_attached",
                after={"ticket": report.ticket, "channel": report.channel, "score": into.score,
                       "automatic": True}, reason=reason[:1000], at=now)
+        session.flush()  # the next report's candidates must see this one merged (score reads without autoflush)
         return after
 
 

@@ -7,7 +7,8 @@ Called inside the transaction of every recorded change as fn(session, report, ev
 - priority_changed, transfer, assign, merge by a person: store the correction (routing/corrections.py).
 
 Routing must never lose a report: its work runs in a savepoint, and a failure is logged and rolled
-back to the savepoint while the report itself is stored.
+back to the savepoint while the report itself is stored. The reports of one submit_many come together
+(`received_many`): one savepoint for all, and one per report again only when that one fails.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ class QueueRouting:
     def __call__(self, session: Session, report: Report, event_type: str, details: dict) -> None:
         if event_type == "received":
             self._guarded(session, report, self.on_received)
+        elif event_type == "merge" and details.get("automatic"):
+            return  # the engine's own merge (see on_received), no correction by a person
         elif event_type in corrections.WATCHED_EVENTS:
             self._guarded(session, report, lambda s, r: corrections.on_event(s, r, event_type, details))
 
