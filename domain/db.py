@@ -51,6 +51,21 @@ def make_engine(database_url: str, **kwargs) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
+def transaction_state(session: Session, key: str) -> dict:
+    """A dict kept for `key` as long as the session's outermost transaction: what a queue listener
+    looks up once and reuses for every report of one submit_many (reference rows, alerts it locked).
+    A new transaction starts empty, and any rollback (a savepoint's too: what was read or written in
+    it may be gone) drops every key, so nothing outlives the rows it was read from."""
+    root = session.get_transaction()
+    held = session.info.get("transaction_state")
+    if held is None or held[0] is not root:
+        if "transaction_state" not in session.info:
+            event.listen(session, "after_soft_rollback",
+                         lambda sess, _previous: sess.info.__setitem__("transaction_state", None))
+        held = session.info["transaction_state"] = (root, {})
+    return held[1].setdefault(key, {})
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

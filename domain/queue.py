@@ -106,19 +106,34 @@ class QueueService:
         for listener in self.listeners:
             listener(session, report, event_type, details)
 
+    def notify_received(self, session: Session, reports: Sequence[Report]) -> None:
+        """The "received" of the reports one transaction created: each listener in turn takes them all, in
+        order; one with a `received_many(session, reports)` method takes them in one call (to share its
+        look-ups), the others one by one as `notify` calls them."""
+        for listener in self.listeners:
+            many = getattr(listener, "received_many", None)
+            if many is not None:
+                many(session, list(reports))
+            else:
+                for report in reports:
+                    listener(session, report, "received", {})
+
     # ------------------------------------------------------------ intake
     def submit(self, incoming: IncomingReport, actor: Actor = SYSTEM) -> Submitted:
         """Store a report; the same channel message again returns the stored one (created=False)."""
         return self.submit_many([incoming], actor)[0]
 
-    def submit_many(self, items: Sequence[IncomingReport], actor: Actor = SYSTEM) -> list[Submitted]:
-        """Store many reports in one transaction per batch of 500; idempotent per (channel, external_id)."""
+    def submit_many(self, items: Sequence[IncomingReport], actor: Actor = SYSTEM, *,
+                    before_commit: Callable[[Session, list[Submitted]], None] | None = None) -> list[Submitted]:
+        """Store many reports in one transaction per batch of 500; idempotent per (channel, external_id).
+        `before_commit(session, submitted)` runs in each batch's transaction after the listeners, with
+        that batch's results (the staging inbox marks its rows there, in the reports' transaction)."""
         results: list[Submitted] = []
         for start in range(0, len(items), BATCH):
             chunk = items[start:start + BATCH]
             for attempt in range(3):
                 try:
-                    results.extend(self._submit_batch(chunk, actor))
+                    results.extend(self._submit_batch(chunk, actor, before_commit))
                     break
                 except IntegrityError:
                     # A concurrent writer stored one of these messages or identities first: read again.
@@ -126,7 +141,8 @@ class QueueService:
                         raise
         return results
 
-    def _submit_batch(self, items: Sequence[IncomingReport], actor: Actor) -> list[Submitted]:
+    def _submit_batch(self, items: Sequence[IncomingReport], actor: Actor,
+                      before_commit: Callable[[Session, list[Submitted]], None] | None = None) -> list[Submitted]:
         """One transaction: set-based look-ups and inserts (the ORM only loads the results)."""
         now = self.clock()
         decided = [self._decide(item) for item in items]
@@ -146,14 +162,15 @@ class QueueService:
             ids = {**existing, **created_ids}
             reports = {r.id: r for r in s.scalars(
                 select(Report).where(Report.id.in_(list(ids.values()))).options(selectinload(Report.clocks)))}
-            for key, rid in created_ids.items():
-                self.notify(s, reports[rid], "received", {})
+            self.notify_received(s, [reports[rid] for rid in created_ids.values()])
             results, seen = [], set()
             for item in items:
                 key = (item.channel, item.external_id)
                 # a message repeated inside one batch is created once
                 results.append(Submitted(reports[ids[key]], key in created_ids and key not in seen))
                 seen.add(key)
+            if before_commit is not None:
+                before_commit(s, results)
             return results
 
     def _insert_reports(self, s: Session, fresh: list[tuple[IncomingReport, dict]], now: datetime,

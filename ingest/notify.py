@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from domain.clock import to_wib
+from domain.db import transaction_state
 from domain.lifecycle import REOPEN_WINDOW
 from domain.models import Agency, Event, Report
 from ingest.base import reply_route_of
@@ -84,11 +85,18 @@ class CitizenNotifier:
                 if other_route is not None:
                     yield other, other_route
 
+    @staticmethod
+    def _agency_name(session, code: str | None) -> str | None:
+        """The agency's name, read once per transaction (a submit_many answers many reports)."""
+        names = transaction_state(session, "notify_agency_names")
+        if not names:
+            names.update(session.execute(select(Agency.code, Agency.name)).all())
+        return names[code] if code in names else code
+
     def _values(self, session, report: Report, event_type: str, details: dict) -> dict:
-        agency = session.get(Agency, report.agency_code)
         values = {
             "ticket": report.ticket,
-            "agency_name": agency.name if agency else report.agency_code,
+            "agency_name": self._agency_name(session, report.agency_code),
             "note": report.resolution_note or "",
             "reason_label": self.templates.reject_label(report.reject_reason),
             "into_ticket": details.get("merged_into", ""),

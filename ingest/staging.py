@@ -7,8 +7,8 @@
                                  through the same conversation handling as before (ingest/conversation.py)
 
 Each row is marked in the transaction of its effect where the effect is ours to write: a new report
-(QueueService.submit_many; a queue listener marks the row inside the report's transaction) and a dead
-letter. Follow-ups and commands commit first and the row is marked right after; a crash between the two
+(QueueService.submit_many's `before_commit` marks the batch's rows with one statement inside the reports'
+transaction) and a dead letter. Follow-ups and commands commit first and the row is marked right after; a crash between the two
 re-processes the row, which the conversation's own idempotency (channel, message id) answers as a
 duplicate. So a crash anywhere re-processes only rows whose mark did not commit, and nothing is doubled.
 
@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,17 +39,13 @@ from ingest.whatsapp import parse_form
 log = logging.getLogger("ingest.staging")
 
 BATCH_SIZE = 200
-# New reports per submit_many transaction: big enough to share its look-ups, small enough that the
-# transaction (with the queue listeners, ~15-25 ms per report) does not hold SQLite's single writer
-# lock, which every webhook needs, for more than a fraction of a second.
-SUBMIT_SIZE = {"postgresql": 50, "sqlite": 10}
+# New reports per submit_many transaction: big enough to share its look-ups (the queue listeners read
+# what a batch needs at once, ~3-5 ms per report in all), small enough that the transaction does not hold
+# SQLite's single writer lock, which every webhook needs, for more than a fraction of a second.
+SUBMIT_SIZE = {"postgresql": 100, "sqlite": 50}
 MAX_ATTEMPTS = 5
 KEEP_DONE = timedelta(days=7)
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-# (channel, external_id) -> staged row id of the reports submit_many is storing right now.
-_MARKING: ContextVar[dict | None] = ContextVar("ingest_staging_marking", default=None)
-
 
 def content_key(raw: bytes) -> str:
     """The staging key of a payload without a usable provider id: its SHA-256."""
@@ -71,16 +66,17 @@ def stage(engine, channel: str, external_id: str, raw: bytes, headers: dict | No
         return conn.execute(stmt).rowcount == 1
 
 
-def mark_created(session, report, event_type: str, details: dict) -> None:
-    """Queue listener: the staged row of a report created by the drain is marked in the same transaction."""
-    marking = _MARKING.get()
-    if not marking or event_type != "received":
-        return
-    row_id = marking.get((report.channel, report.external_id))
-    if row_id is not None:
-        session.execute(update(InboundMessage).where(InboundMessage.id == row_id).values(
-            state="done", outcome="created", ticket=report.ticket, processed_at=report.created_at,
-            attempts=InboundMessage.attempts + 1))
+def mark_created(session, submitted, row_ids: dict[tuple[str, str], int]) -> None:
+    """Mark the staged rows of the reports one submit_many created, in the reports' transaction: one
+    executemany UPDATE for the batch (`row_ids`: (channel, message id) -> staged row id)."""
+    table = InboundMessage.__table__
+    marks = [{"row_id": row_ids[key], "ticket": result.report.ticket, "at": result.report.created_at}
+             for result in submitted if result.created
+             and (key := (result.report.channel, result.report.external_id)) in row_ids]
+    if marks:
+        session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
+            state="done", outcome="created", ticket=bindparam("ticket"), processed_at=bindparam("at"),
+            attempts=table.c.attempts + 1), marks)
 
 
 @dataclass
@@ -112,8 +108,6 @@ class Drainer:
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.submit_size = SUBMIT_SIZE.get(channels.services.engine.dialect.name, 50)
         self._lock = threading.Lock()  # one drain per process; the worker lock makes it one per platform
-        if mark_created not in self.queue.listeners:
-            self.queue.listeners.append(mark_created)
 
     def pending(self) -> int:
         with self.sessions() as s:
@@ -234,24 +228,25 @@ class Drainer:
         items = list(waiting)
         waiting.clear()
         waiting_identities.clear()
-        token = _MARKING.set({(inc.channel, inc.external_id): row.id for row, inc in items})
+        row_ids = {(inc.channel, inc.external_id): row.id for row, inc in items}
+
+        def mark(session, submitted):
+            mark_created(session, submitted, row_ids)
+
         try:
-            try:
-                results = self.queue.submit_many([inc for _, inc in items])
-                pairs = list(zip(items, results))
-            except SQLAlchemyError:
-                raise
-            except Exception:  # noqa: BLE001 - find the item that is refused, keep the others
-                pairs = []
-                for row, incoming in items:
-                    try:
-                        pairs.append(((row, incoming), self.queue.submit(incoming)))
-                    except SQLAlchemyError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001
-                        self._failed(row, exc, stats)
-        finally:
-            _MARKING.reset(token)
+            results = self.queue.submit_many([inc for _, inc in items], before_commit=mark)
+            pairs = list(zip(items, results))
+        except SQLAlchemyError:
+            raise
+        except Exception:  # noqa: BLE001 - find the item that is refused, keep the others
+            pairs = []
+            for row, incoming in items:
+                try:
+                    pairs.append(((row, incoming), self.queue.submit_many([incoming], before_commit=mark)[0]))
+                except SQLAlchemyError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    self._failed(row, exc, stats)
         for (row, _), result in pairs:
             if result.created:
                 stats.count("created")

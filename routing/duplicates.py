@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from domain import clocks
 from domain.actors import SYSTEM
+from domain.db import transaction_state
 from domain.events import record
 from domain.lifecycle import OPEN_STATUSES, Action, Role, Status, TransitionError, check_transition
 from domain.models import Category, Report
@@ -118,10 +119,12 @@ class DuplicateFinder:
         best first; ties go to the earlier report."""
         if not report.category_code or report.category_code == self.triage_category:
             return []
-        category = session.get(Category, report.category_code)
-        emergency = bool(category and category.emergency)
+        emergency = self._emergency(session, report.category_code)
         mine = self.item(report, emergency)
-        rows = session.execute(self.candidate_query(report, self.window(emergency))).all()
+        # No autoflush: what this transaction changes in the candidate columns is flushed by `merge`
+        # (the other changes, routing proposals, alerts and messages, wait for one flush together).
+        with session.no_autoflush:
+            rows = session.execute(self.candidate_query(report, self.window(emergency))).all()
         by_id = {r.id: r for r in rows}
         best: dict[int, tuple[float, tuple[str, ...], object]] = {}
         for other in rows:
@@ -138,6 +141,14 @@ class DuplicateFinder:
         return [Match(r.id, r.ticket, v, reasons) for v, reasons, r in ranked]
 
     @staticmethod
+    def _emergency(session: Session, category_code: str) -> bool:
+        """Whether the category is an emergency (the categories read once per transaction)."""
+        emergency = transaction_state(session, "routing_emergency_categories")
+        if not emergency:
+            emergency.update(session.execute(select(Category.code, Category.emergency)).all())
+        return bool(emergency.get(category_code))
+
+    @staticmethod
     def _root(session: Session, row, by_id: dict):
         """The open report an incident's duplicates point to (None: the incident is no longer open)."""
         seen = set()
@@ -147,7 +158,8 @@ class DuplicateFinder:
             seen.add(row.id)
             parent = by_id.get(row.merged_into_id)
             if parent is None:
-                parent = session.execute(select(*CANDIDATE_COLUMNS).where(Report.id == row.merged_into_id)).first()
+                with session.no_autoflush:  # see score
+                    parent = session.execute(select(*CANDIDATE_COLUMNS).where(Report.id == row.merged_into_id)).first()
                 if parent is None:
                     return None
                 by_id[parent.id] = parent
@@ -201,6 +213,7 @@ class DuplicateFinder:
         record(session, target, SYSTEM, "duplicate_attached",
                after={"ticket": report.ticket, "channel": report.channel, "score": into.score,
                       "automatic": True}, reason=reason[:1000], at=now)
+        session.flush()  # the next report's candidates must see this one merged (score reads without autoflush)
         return after
 
 

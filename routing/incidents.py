@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.actors import SYSTEM
+from domain.citizens import pairs_in
 from domain.clock import WIB, isoformat
+from domain.db import transaction_state
 from domain.events import record
 from domain.lifecycle import Status
 from domain.models import Area, Category, IncidentAlert, Report
@@ -37,14 +39,60 @@ class IncidentRules:
     triage_category: str = "OTHER"
 
 
+def counted(report: Report, rules: IncidentRules = IncidentRules()) -> bool:
+    """Whether a report can belong to an incident: a category other than triage, and a kelurahan."""
+    return bool(report.category_code and report.category_code != rules.triage_category and report.kelurahan_code)
+
+
+def prepare(session: Session, reports: list[Report], now: datetime, rules: IncidentRules = IncidentRules()) -> None:
+    """Read at once what `on_received` needs for these new reports (already inserted in this transaction):
+    the open alerts of their (category, kelurahan) pairs, locked, and those pairs' reports in the window
+    before each. Kept for the rest of the transaction: its own reports change no alert's evidence (a
+    merged report still counts) and its alerts change only through `on_received`. The first call of a
+    transaction also closes the quiet alerts, once instead of before every report."""
+    state = transaction_state(session, "routing_incidents")
+    if "held" not in state:
+        close_quiet(session, now, rules.quiet)
+        state["held"] = {}  # (category, kelurahan) -> the pair's open alert, locked (or opened) here
+        state["evidence"] = {}  # pair -> its reports of the window (id, received_at, priority, is_demo)
+        state["prepared"] = set()  # ids of the reports whose pairs were read
+    mine = [r for r in reports if counted(r, rules) and r.id not in state["prepared"]]
+    if not mine:
+        return
+    pairs = {(r.category_code, r.kelurahan_code) for r in mine}
+    for alert in session.scalars(select(IncidentAlert).where(
+            IncidentAlert.status == "open", pairs_in(IncidentAlert.category_code, IncidentAlert.kelurahan_code, pairs))
+            .order_by(IncidentAlert.id).with_for_update()):
+        state["held"][(alert.category_code, alert.kelurahan_code)] = alert
+    evidence = state["evidence"]
+    for pair in pairs:
+        evidence[pair] = []
+    for row in session.execute(
+            select(Report.id, Report.received_at, Report.priority, Report.is_demo, Report.category_code,
+                   Report.kelurahan_code)
+            .where(pairs_in(Report.category_code, Report.kelurahan_code, pairs),
+                   Report.received_at > min(r.received_at for r in mine) - rules.window,
+                   Report.received_at <= max(r.received_at for r in mine), Report.status.not_in(NOT_COUNTED))
+            .order_by(Report.received_at, Report.id)):
+        evidence[(row.category_code, row.kelurahan_code)].append(row)
+    state["prepared"].update(r.id for r in mine)
+
+
 def on_received(session: Session, report: Report, now: datetime, rules: IncidentRules = IncidentRules()) -> \
         IncidentAlert | None:
-    """Count `report` towards its (category, kelurahan) incident; returns the open alert it belongs to."""
-    if not report.category_code or report.category_code == rules.triage_category or not report.kelurahan_code:
+    """Count `report` towards its (category, kelurahan) incident; returns the open alert it belongs to.
+    Quiet alerts close as if `close_quiet` ran before every report: the transaction's first report
+    closes them in the database (see `prepare`), the alerts it holds close here."""
+    if not counted(report, rules):
         return None
-    close_quiet(session, now, rules.quiet)
+    prepare(session, [report], now, rules)  # nothing to read when the batch was prepared
+    state = transaction_state(session, "routing_incidents")
+    held: dict[tuple[str, str], IncidentAlert] = state["held"]
+    for alert in held.values():
+        if alert.status == "open" and alert.last_at < now - rules.quiet:
+            alert.status, alert.closed_at = "closed", now  # what close_quiet would do now
     for attempt in range(2):
-        alert = _open_alert(session, report)
+        alert = _open_alert(session, report, held, fresh=attempt > 0)
         if alert is not None:
             if report.received_at < alert.first_at - rules.window:
                 return None  # a late copy of something long before this burst
@@ -53,19 +101,35 @@ def on_received(session: Session, report: Report, now: datetime, rules: Incident
                 return alert
             alert.status, alert.closed_at = "closed", now  # the pair was quiet: a new burst starts
             session.flush()
+        t = report.received_at
+        rows = [r for r in state["evidence"][(report.category_code, report.kelurahan_code)]
+                if t - rules.window < r.received_at <= t and r.is_demo == report.is_demo]
+        if len(rows) < rules.min_reports:
+            return None
         try:
             with session.begin_nested():
-                return _maybe_open(session, report, now, rules)
+                alert = _open(session, report, rows, now, rules)
         except IntegrityError:
             if attempt:  # a concurrent transaction opened it: join that one
                 raise
+            continue
+        held[(alert.category_code, alert.kelurahan_code)] = alert
+        return alert
     return None
 
 
-def _open_alert(session: Session, report: Report) -> IncidentAlert | None:
-    return session.scalar(select(IncidentAlert).where(
-        IncidentAlert.status == "open", IncidentAlert.category_code == report.category_code,
-        IncidentAlert.kelurahan_code == report.kelurahan_code).with_for_update())
+def _open_alert(session: Session, report: Report, held: dict, fresh: bool = False) -> IncidentAlert | None:
+    """The pair's open alert (locked by `prepare`); `fresh`: read it again, a concurrent one was opened."""
+    pair = (report.category_code, report.kelurahan_code)
+    if fresh:
+        alert = session.scalar(select(IncidentAlert).where(
+            IncidentAlert.status == "open", IncidentAlert.category_code == report.category_code,
+            IncidentAlert.kelurahan_code == report.kelurahan_code).with_for_update())
+        if alert is not None:
+            held[pair] = alert
+        return alert
+    alert = held.get(pair)
+    return alert if alert is not None and alert.status == "open" else None
 
 
 def _extend(alert: IncidentAlert, report: Report) -> None:
@@ -75,16 +139,8 @@ def _extend(alert: IncidentAlert, report: Report) -> None:
     alert.priority = min(alert.priority, report.priority)
 
 
-def _maybe_open(session: Session, report: Report, now: datetime, rules: IncidentRules) -> IncidentAlert | None:
-    t = report.received_at
-    rows = session.execute(
-        select(Report.id, Report.received_at, Report.priority).where(
-            Report.category_code == report.category_code, Report.kelurahan_code == report.kelurahan_code,
-            Report.received_at > t - rules.window, Report.received_at <= t,
-            Report.status.not_in(NOT_COUNTED), Report.is_demo == report.is_demo)
-        .order_by(Report.received_at, Report.id)).all()
-    if len(rows) < rules.min_reports:
-        return None
+def _open(session: Session, report: Report, rows: list, now: datetime, rules: IncidentRules) -> IncidentAlert:
+    """Open the pair's alert on `rows`, its reports in the window up to `report` (oldest first)."""
     alert = IncidentAlert(category_code=report.category_code, kelurahan_code=report.kelurahan_code,
                           kecamatan=report.kecamatan, first_at=rows[0].received_at,
                           last_at=max(r.received_at for r in rows), report_count=len(rows),
@@ -155,4 +211,5 @@ def open_alert_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(IncidentAlert).where(IncidentAlert.status == "open")) or 0
 
 
-__all__ = ["on_received", "active_incidents", "alert_reports", "close_quiet", "close_incident", "IncidentRules"]
+__all__ = ["prepare", "on_received", "counted", "active_incidents", "alert_reports", "close_quiet",
+           "close_incident", "IncidentRules"]

@@ -7,7 +7,8 @@ Called inside the transaction of every recorded change as fn(session, report, ev
 - priority_changed, transfer, assign, merge by a person: store the correction (routing/corrections.py).
 
 Routing must never lose a report: its work runs in a savepoint, and a failure is logged and rolled
-back to the savepoint while the report itself is stored.
+back to the savepoint while the report itself is stored. The reports of one submit_many come together
+(`received_many`): one savepoint for all, and one per report again only when that one fails.
 """
 from __future__ import annotations
 
@@ -70,8 +71,32 @@ class QueueRouting:
     def __call__(self, session: Session, report: Report, event_type: str, details: dict) -> None:
         if event_type == "received":
             self._guarded(session, report, self.on_received)
+        elif event_type == "merge" and details.get("automatic"):
+            return  # the engine's own merge (see on_received), no correction by a person
         elif event_type in corrections.WATCHED_EVENTS:
             self._guarded(session, report, lambda s, r: corrections.on_event(s, r, event_type, details))
+
+    def received_many(self, session: Session, reports: list[Report]) -> None:
+        """The "received" work for the reports of one submit_many, in their order, in one savepoint (their
+        incidents' look-ups read once for all). If it fails, each report again in its own savepoint: a
+        failure then costs only that report's routing, as when the reports come one by one."""
+        if not reports:
+            return
+        before_commit = session.info.get("routing_before_commit")
+        registered = len(before_commit) if before_commit else 0
+        try:
+            with session.begin_nested():
+                incidents.prepare(session, reports, self.clock(), self.incident_rules)
+                for report in reports:
+                    self.on_received(session, report)
+        except IntegrityError:
+            raise  # a concurrent writer: let the queue's retry read again
+        except Exception:  # noqa: BLE001 - routing must not lose the reports
+            log.exception("routing listener failed on a batch of %d reports; routing them one by one", len(reports))
+            if session.info.get("routing_before_commit"):
+                del session.info["routing_before_commit"][registered:]  # the merges that were rolled back
+            for report in reports:
+                self._guarded(session, report, self.on_received)
 
     def _guarded(self, session: Session, report: Report, work) -> None:
         try:

@@ -171,3 +171,22 @@ def test_candidates_are_an_index_range_scan_of_the_window(services, queue, clock
             plan = " ".join(r[0] for r in s.execute(text(f"EXPLAIN {compiled}")))
             # An index range on the time window (the planner picks one of the received_at indexes).
             assert "Seq Scan" not in plan and "Index Cond" in plan and "received_at >=" in plan, plan
+
+
+def test_a_routing_failure_in_a_batch_costs_only_that_reports_routing(services, queue, clock, monkeypatch):
+    """submit_many routes its reports in one savepoint (QueueRouting.received_many); when one fails,
+    the others are routed again one by one and keep their routing."""
+    from routing.listeners import QueueRouting
+
+    original = QueueRouting.on_received
+
+    def broken_for_one(self, session, report):
+        if "nomor 2" in report.text:
+            raise RuntimeError("boom")
+        original(self, session, report)
+
+    monkeypatch.setattr(QueueRouting, "on_received", broken_for_one)
+    items = [flood("whatsapp", f"{FLOOD_WA} nomor {i}", i, f"+628120000010{i}") for i in range(4)]
+    stored = [queue.get(r.report.ticket) for r in queue.submit_many(items)]
+    assert [("proposed" in (r.routing or {})) for r in stored] == [True, True, False, True]
+    assert len(outbox(services)) >= 4

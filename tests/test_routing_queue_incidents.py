@@ -140,3 +140,33 @@ def test_one_decision_for_a_whole_incident_merge_forward_close(services, queue, 
         assert s.scalar(select(Event).where(Event.type == "incident_closed")).after == {"alert_id": alert.id}
     with pytest.raises(ValidationError, match="not open"):
         actions.handle_incident(OPERATOR, alert.id, "close")
+
+
+BURSTS = (0, 5, 10, 20, 30, 200, 205, 210, 400)  # a burst, its extension, quiet for > QUIET, a new burst
+
+
+def burst_summary(services, kelurahan_code: str) -> list[tuple]:
+    return [(a.status, a.report_count, a.first_at - T0, a.last_at - T0)
+            for a in alerts(services) if a.kelurahan_code == kelurahan_code]
+
+
+@pytest.mark.parametrize("drained_after", [timedelta(minutes=401), timedelta(hours=9)], ids=["live", "backlog"])
+def test_one_submit_many_raises_the_same_alerts_as_one_report_at_a_time(services, queue, clock, drained_after):
+    """The incidents' look-ups are shared by the reports of one transaction (routing.incidents.prepare);
+    alerts open, extend and close as when every report comes alone, also for a backlog older than QUIET
+    (its alerts close as quiet while the batch is routed)."""
+    clock.now = T0 + drained_after
+    places = {"Cikokol": "36.71.01.1005", "Jatake": None}
+    one_by_one = [incoming(channel="whatsapp", text=f"Pohon tumbang menutup jalan di Cikokol no {i}",
+                           category=None, received_at=T0 + timedelta(minutes=m), phone=f"+6281200001{i:03d}")
+                  for i, m in enumerate(BURSTS)]
+    together = [incoming(channel="whatsapp", text=f"Pohon tumbang menutup jalan di Jatake no {i}",
+                         category=None, received_at=T0 + timedelta(minutes=m), phone=f"+6281200002{i:03d}")
+                for i, m in enumerate(BURSTS)]
+    for item in one_by_one:
+        places["Cikokol"] = queue.submit(item).report.kelurahan_code
+    places["Jatake"] = queue.submit_many(together)[0].report.kelurahan_code
+    assert places["Jatake"] not in (None, places["Cikokol"])
+    alone, batched = burst_summary(services, places["Cikokol"]), burst_summary(services, places["Jatake"])
+    assert len(alone) >= 2 and any(status == "closed" for status, *_ in alone), alone
+    assert batched == alone
