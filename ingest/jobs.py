@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from ingest.channels import Channels
 from ingest.config import ChannelConfig
@@ -23,13 +24,23 @@ class DrainThread:
     150 ms get the CPU first, and the drain catches up right after. The scheduler only kicks while this
     worker holds the worker lock, so there is still one drain for the whole platform."""
 
+    KICKED_WITHIN = 3.0  # seconds: without a kick for this long the worker's jobs stopped (or lost the lock)
+
     def __init__(self, drainer):
         self.drainer = drainer
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._kicked_at = 0.0
+
+    def kicked_recently(self) -> bool:
+        """While the scheduler kicks (every second), a long drain goes on; once it stops kicking (the worker
+        stops or lost the worker lock to another one), the drain stops after its current batch: never two
+        drains at once, and a stopping worker is not held up by a backlog."""
+        return time.monotonic() - self._kicked_at < self.KICKED_WITHIN
 
     def kick(self) -> None:
+        self._kicked_at = time.monotonic()
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ingest-drain", daemon=True)
@@ -45,7 +56,7 @@ class DrainThread:
             self._wake.wait()
             self._wake.clear()
             try:
-                self.drainer.drain()
+                self.drainer.drain(keep_going=self.kicked_recently)
             except Exception:  # noqa: BLE001 - the database may be away; the next kick retries
                 log.exception("draining the staging inbox failed")
 

@@ -24,6 +24,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -113,14 +114,17 @@ class Drainer:
         with self.sessions() as s:
             return s.scalar(select(func.count()).select_from(InboundMessage).where(InboundMessage.state == "pending"))
 
-    def drain(self, max_batches: int | None = None) -> DrainStats:
-        """Process pending rows until none is left (or `max_batches`); rows that fail wait for the next call."""
+    def drain(self, max_batches: int | None = None, keep_going: Callable[[], bool] | None = None) -> DrainStats:
+        """Process pending rows until none is left (or `max_batches`, or `keep_going()` turns false between
+        batches); rows that fail wait for the next call."""
         stats = DrainStats()
         if not self._lock.acquire(blocking=False):
             return stats
         try:
             after = 0
             while max_batches is None or stats.batches < max_batches:
+                if keep_going is not None and stats.batches and not keep_going():
+                    break
                 rows = self._next(after)
                 if not rows:
                     break

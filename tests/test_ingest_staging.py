@@ -173,3 +173,25 @@ def test_the_worker_job_kicks_the_drain_thread_which_empties_the_inbox(app, serv
     while count(services, InboundMessage, InboundMessage.state == "pending") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert count(services, Report) == 3
+
+
+def test_the_drain_thread_stops_after_its_batch_once_the_kicks_stop(app, services):
+    """The worker stops or lost its lock to another worker: the scheduler no longer kicks, and a drain of a
+    long backlog stops after its current batch (never two drains at once; a stopping worker is not held up)."""
+    from ingest.jobs import DrainThread
+
+    client, channels = app
+    stage_messages(client, 6)
+    drainer = Drainer(channels, batch_size=2)
+    thread = DrainThread(drainer)
+    thread._kicked_at = -1e9  # the last kick is long past: only the batch in hand is finished
+    stats = drainer.drain(keep_going=thread.kicked_recently)
+    assert (stats.batches, stats.rows) == (1, 2)
+    assert count(services, InboundMessage, InboundMessage.state == "pending") == 4
+    thread.kick()  # the worker runs: the thread drains everything
+    import time
+
+    deadline = time.monotonic() + 10
+    while count(services, InboundMessage, InboundMessage.state == "pending") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert count(services, Report) == 6
