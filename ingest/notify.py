@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from domain.clock import to_wib
+from domain.clock import isoformat, to_wib
 from domain.db import transaction_state
 from domain.lifecycle import REOPEN_WINDOW
 from domain.models import Agency, Event, Report
@@ -39,7 +39,8 @@ MILESTONES = {
 }
 ANSWER_EVERY_REPORTER = {"resolve"}  # merged duplicates' citizens hear of the incident's resolution
 SILENT_REJECTIONS = {"spam", "prank"}  # no answer to spam and pranks
-NO_RECEIPT_CHANNELS = {"call112"}  # the caller is on the line with a call-taker
+NO_RECEIPT_CHANNELS = {"call112"}
+JUST_WROTE = {"received", "merge"}  # answers to a message that just came in: inside WhatsApp's window  # the caller is on the line with a call-taker
 
 
 class CitizenNotifier:
@@ -71,7 +72,8 @@ class CitizenNotifier:
                 payload["message_id"] = new_message_id(self.email_domain)
             if route["channel"] == "whatsapp":  # outside the 24-hour window it goes as a template
                 payload["values"] = {k: str(v) for k, v in values.items()}
-                payload["window_from"] = whatsapp_window_from(session, target)
+                payload["window_from"] = (isoformat(target.received_at) if event_type in JUST_WROTE and target is report
+                                          else whatsapp_window_from(session, target))
             enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
                     subject=rendered.subject, template=template, report=target, now=self.clock(), payload=payload)
 
