@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import random
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -30,11 +28,11 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, func, select, text  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
 
 from app import Services  # noqa: E402
 from domain.config import DATA_DIR, Settings  # noqa: E402
-from domain.db import make_engine  # noqa: E402
+from bench.pg_schema import create_schema, drop_schema  # noqa: E402
 from domain.models import IncidentAlert, InboundMessage, Report  # noqa: E402
 from ingest.channels import Channels  # noqa: E402
 from ingest.config import ChannelConfig  # noqa: E402
@@ -48,17 +46,8 @@ REPEAT_SENDERS = 0.05
 def database(backend: str, tmp: Path) -> tuple[str, callable]:
     if backend == "sqlite":
         return f"sqlite:///{tmp / 'drain.db'}", lambda: None
-    base = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-
-    def drop():
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-    return f"{base}?options=-csearch_path%3D{schema}", drop
+    schema, url = create_schema("bench_drain")
+    return url, lambda: drop_schema(schema)
 
 
 def digest(services) -> str:

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -71,19 +70,10 @@ def database(backend: str) -> tuple[str, callable]:
     if backend == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
         return f"sqlite:///{path}", lambda: shutil.rmtree(path.parent, ignore_errors=True)
-    from sqlalchemy import text
+    from bench.pg_schema import create_schema, drop_schema
 
-    from domain.db import make_engine
-    base = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-
-    def drop():
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    return f"{base}?options=-csearch_path%3D{schema}", drop
+    schema, url = create_schema("bench_webhooks")
+    return url, lambda: drop_schema(schema)
 
 
 def counts(url: str) -> dict:

@@ -1,13 +1,14 @@
 """A throw-away PostgreSQL schema for a benchmark run (the machine's server, database `test`)."""
 from __future__ import annotations
 
+import os
 import uuid
 
 from sqlalchemy import text
 
 from domain.db import make_engine
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def create_schema(prefix: str) -> tuple[str, str]:
