@@ -43,22 +43,17 @@ def _safe(job):
 
 
 # ---------------------------------------------------------------- the jobs
-def _now_utc():
-    from domain.clock import utcnow
-
-    return utcnow()
-
-
 def build_job_scheduler(services, *, demo: bool = False) -> BackgroundScheduler:
     """The scheduler with every job; run it only while holding the worker lock (see ActiveWorker)."""
     scheduler = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(4)},
                                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
     workflow = services.workflow
     from domain import heartbeat
+    from domain.clock import utcnow
 
     started_at = services.queue.clock()
     beat = _safe(lambda: heartbeat.beat(services.sessions, services.queue.clock(), started_at))
-    scheduler.add_job(beat, "interval", seconds=heartbeat.BEAT_SECONDS, id="heartbeat", next_run_time=_now_utc())
+    scheduler.add_job(beat, "interval", seconds=heartbeat.BEAT_SECONDS, id="heartbeat", next_run_time=utcnow())
     scheduler.add_job(_safe(workflow.expire_waiting), "interval", minutes=1, id="expire-waiting")
     scheduler.add_job(_safe(workflow.close_resolved), "interval", minutes=5, id="close-resolved")
     for job_id, job, seconds in extra_jobs(services):

@@ -11,16 +11,16 @@ from pathlib import Path
 from sqlalchemy import select
 
 from dashboard.context import services
+from dashboard.queries import OPEN
 from domain.actors import Actor
 from domain.events import record
 from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
-from domain.lifecycle import OPEN_STATUSES, DomainError, NotFound, TransitionError, ValidationError
-from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, OutboxMessage, Report, SlaBreach
+from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError
+from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, Report, SlaBreach
 from ingest.base import reply_route_of
-from ingest.outbox import new_message_id, whatsapp_window_from
+from ingest.outbox import answer_payload, enqueue
 
 MANUAL_CHANNELS = ("walk_in", "phone", "letter")
-OPEN = frozenset(s.value for s in OPEN_STATUSES)
 REASON_CODES = ("waiting_material", "weather", "third_party", "workload", "wrong_agency", "access_blocked", "other")
 TEMPLATES = {
     "thanks": "Terima kasih, laporan {ticket} sudah kami terima dan sedang kami tindak lanjuti.",
@@ -82,34 +82,27 @@ def reply(actor: Actor, ticket: str, body: str) -> None:
         report = _find(s, ticket)
         _scope(report, actor)
         body = body.replace("{ticket}", report.ticket)
-        channel, recipient, payload = _reply_route(s, report)
-        s.add(Message(report_id=report.id, direction="out", channel=report.channel, external_id=None,
-                      author=actor.name, body=body, at=now))
-        if recipient:
-            if channel == "whatsapp":  # outside the 24-hour window it goes as the `reply` template
-                payload.update(values={"ticket": report.ticket, "body": body},
-                               window_from=whatsapp_window_from(s, report))
-            s.add(OutboxMessage(report_id=report.id, channel=channel, recipient=recipient, template="reply",
-                                subject=f"Laporan {report.ticket}", body=body, status="pending", attempts=0,
-                                next_attempt_at=now, created_at=now, payload=payload))
-        record(s, report, actor, "replied", after={"queued": bool(recipient)}, reason=body[:500], at=now)
+        route = _reply_route(s, report)
+        if route is not None:  # the `reply` template outside WhatsApp's 24-hour window
+            payload = answer_payload(s, report, route, {"ticket": report.ticket, "body": body})
+            enqueue(s, channel=route["channel"], recipient=route["to"], body=body, subject=f"Laporan {report.ticket}",
+                    template="reply", report=report, now=now, payload=payload, author=actor.name)
+        else:
+            s.add(Message(report_id=report.id, direction="out", channel=report.channel, external_id=None,
+                          author=actor.name, body=body, at=now))
+        record(s, report, actor, "replied", after={"queued": route is not None}, reason=body[:500], at=now)
 
 
-def _reply_route(s, report: Report) -> tuple[str, str | None, dict]:
+def _reply_route(s, report: Report) -> dict | None:
     """Where a reply goes: back the way the report came (the adapter's route: WhatsApp's `whatsapp:+62..`,
-    the email thread), else the citizen's address for the report's channel or phone."""
+    the email thread), else the citizen's address for the report's channel or phone (None: nowhere)."""
     route = reply_route_of(report)
-    if route is not None:
-        payload = {"thread": route.get("thread", {})}
-        if route["channel"] == "email":
-            payload["message_id"] = new_message_id()
-        return route["channel"], route["to"], payload
-    if report.citizen_id is None:
-        return report.channel, None, {}
+    if route is not None or report.citizen_id is None:
+        return route
     ids = dict(s.execute(select(CitizenIdentity.kind, CitizenIdentity.value)
                          .where(CitizenIdentity.citizen_id == report.citizen_id)).all())
     recipient = ids.get("email") if report.channel == "email" else ids.get(report.channel) or ids.get("phone")
-    return report.channel, recipient, {}
+    return {"channel": report.channel, "to": recipient} if recipient else None
 
 
 def split(actor: Actor, ticket: str, message_id: int) -> Report:
@@ -156,18 +149,20 @@ def _message_id(value) -> int:
 INCIDENT_ACTIONS = ("merge", "forward", "close")
 
 
-def incident(alert_id: int) -> dict:
-    """An incident alert with its reports, for the console."""
+def incident(alert_id: int, session=None) -> dict:
+    """An incident alert with its reports, for the console (in `session`, else in a read session of its own)."""
     from routing.incidents import alert_reports
 
-    with services().reads() as s:
-        alert, reports = alert_reports(s, int(alert_id))
-        if alert is None:
-            raise NotFound(f"no incident alert #{alert_id}")
-        return {"id": alert.id, "category": alert.category_code, "kelurahan": alert.kelurahan_code,
-                "status": alert.status, "reports": [
-                    {"ticket": r.ticket, "status": r.status, "priority": r.priority, "channel": r.channel,
-                     "text": (r.text or "")[:80]} for r in reports]}
+    if session is None:
+        with services().reads() as s:
+            return incident(alert_id, s)
+    alert, reports = alert_reports(session, int(alert_id))
+    if alert is None:
+        raise NotFound(f"no incident alert #{alert_id}")
+    return {"id": alert.id, "category": alert.category_code, "kelurahan": alert.kelurahan_code,
+            "status": alert.status, "reports": [
+                {"ticket": r.ticket, "status": r.status, "priority": r.priority, "channel": r.channel,
+                 "text": (r.text or "")[:80]} for r in reports]}
 
 
 def handle_incident(actor: Actor, alert_id: int, action: str) -> dict:

@@ -3,13 +3,11 @@ day rolled up live (dashboard/rollup.py). Medians of the times to accept and to 
 (read from duration histograms)."""
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from dashboard import analytics, rollup
+from dashboard import analytics, queries, rollup
 from dashboard.context import services
 from domain.models import DashboardRollup as R
 
@@ -18,21 +16,13 @@ RECURRING_MAX_DAYS = 90  # recurring problems look at the last 90 days at most
 SUMMED = rollup.COUNTERS + rollup.HISTOGRAMS
 
 
-_shared: dict[tuple[int, str], tuple[float, dict]] = {}
-_shared_lock = threading.Lock()
-
-
 def shared_figures(period: str, max_age: float) -> dict:
     """`figures` for a named period (analytics.PERIODS), computed at most once per `max_age` seconds in this
     process: for pages anyone may open (/public), however many visitors arrive at once."""
-    with _shared_lock:  # a crowd arriving together waits for the first visitor's result
-        key = (id(services()), period)
-        kept = _shared.get(key)
-        if kept is None or time.monotonic() - kept[0] > max_age:
-            moment = services().queue.clock()
-            kept = (time.monotonic(), figures(analytics.period_start(period, moment), moment))
-            _shared[key] = kept
-        return kept[1]
+    def compute():
+        moment = services().queue.clock()
+        return figures(analytics.period_start(period, moment), moment)
+    return queries.kept(("figures", period), max_age, compute)
 
 
 def figures(start: datetime, moment: datetime) -> dict:

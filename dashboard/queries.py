@@ -209,15 +209,26 @@ def _map_points(s, reference: list[dict]) -> list[dict]:
 REFERENCE_SECONDS = 600  # reference data (areas, agencies, categories) is read again after 10 minutes
 
 
+def kept(name, max_age: float, compute):
+    """`compute()` kept in this process for `max_age` seconds, per database; whoever asks while it is being
+    computed waits for that result instead of computing it again (a crowd on /public, many wall screens)."""
+    key = (id(services()), name)
+    with _cache_lock:
+        lock = _cache.setdefault(("lock", key), threading.Lock())
+    with lock:
+        entry = _cache.get(key)
+        if entry is None or time.monotonic() - entry[0] > max_age:
+            entry = _cache[key] = (time.monotonic(), compute())
+        return entry[1]
+
+
 def _reference(name: str, load):
-    """Reference data cached per process, read again after REFERENCE_SECONDS (a `geo import` or a seed run
-    by the command line shows without restarting the web tier)."""
-    kept = _cache.get(name)
-    if kept is None or time.monotonic() - kept[0] > REFERENCE_SECONDS:
+    """Reference data, read again after REFERENCE_SECONDS (a `geo import` or a seed run by the command
+    line shows without restarting the web tier)."""
+    def read():
         with services().reads() as s:
-            kept = (time.monotonic(), load(s))
-        _cache[name] = kept
-    return kept[1]
+            return load(s)
+    return kept(name, REFERENCE_SECONDS, read)
 
 
 def reference_areas() -> list[dict]:

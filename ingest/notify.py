@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from domain.clock import isoformat, to_wib
+from domain.clock import to_wib
 from domain.db import transaction_state
 from domain.lifecycle import REOPEN_WINDOW
 from domain.models import Agency, Event, Report
 from ingest.base import reply_route_of
 from ingest.config import ChannelConfig
-from ingest.outbox import enqueue, new_message_id, whatsapp_window_from
+from ingest.outbox import answer_payload, enqueue
 from ingest.templates import Templates
 
 try:
@@ -67,13 +67,8 @@ class CitizenNotifier:
             if (route["channel"], route["to"]) in sent:
                 continue  # one citizen who reported twice is answered once
             sent.add((route["channel"], route["to"]))
-            payload = {"thread": route.get("thread", {})}
-            if route["channel"] == "email":
-                payload["message_id"] = new_message_id(self.email_domain)
-            if route["channel"] == "whatsapp":  # outside the 24-hour window it goes as a template
-                payload["values"] = {k: str(v) for k, v in values.items()}
-                payload["window_from"] = (isoformat(target.received_at) if event_type in JUST_WROTE and target is report
-                                          else whatsapp_window_from(session, target))
+            payload = answer_payload(session, target, route, values, email_domain=self.email_domain,
+                                     just_wrote=event_type in JUST_WROTE and target is report)
             enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
                     subject=rendered.subject, template=template, report=target, now=self.clock(), payload=payload)
 

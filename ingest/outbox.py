@@ -50,9 +50,24 @@ def whatsapp_window_from(session: Session, report: Report) -> str | None:
     return isoformat(latest) if latest is not None else None
 
 
+def answer_payload(session: Session, report: Report, route: dict, values: dict, *, just_wrote: bool = False,
+                   email_domain: str | None = None) -> dict:
+    """The outbox payload of an answer to `report`'s citizen along `route` (ingest/base.py: reply_route):
+    the thread, an email's Message-ID, and for WhatsApp the values the text was written with and when the
+    citizen last wrote (`just_wrote`: the message being answered just came in), from which the sender
+    picks free text or an approved template (ingest/templates.py)."""
+    payload = {"thread": route.get("thread", {})}
+    if route["channel"] == "email" and email_domain:
+        payload["message_id"] = new_message_id(email_domain)
+    if route["channel"] == "whatsapp":
+        payload["values"] = {k: str(v) for k, v in values.items()}
+        payload["window_from"] = isoformat(report.received_at) if just_wrote else whatsapp_window_from(session, report)
+    return payload
+
+
 def enqueue(session: Session, *, channel: str, recipient: str, body: str, now: datetime,
             report: Report | None = None, subject: str | None = None, template: str | None = None,
-            payload: dict | None = None) -> OutboxMessage:
+            payload: dict | None = None, author: str = "system") -> OutboxMessage:
     """Write one outbound message (and its line in the report's conversation) in the caller's transaction."""
     payload = dict(payload or {})
     if channel == "email":
@@ -65,7 +80,7 @@ def enqueue(session: Session, *, channel: str, recipient: str, body: str, now: d
     session.add(row)
     if report is not None:
         session.add(Message(report_id=report.id, direction="out", channel=channel,
-                            external_id=payload.get("message_id"), author="system", body=body, at=now))
+                            external_id=payload.get("message_id"), author=author, body=body, at=now))
     return row
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from domain.clock import parse_timestamp
 
 
 class _Keep(dict):
@@ -98,13 +100,10 @@ def _parameter(value) -> str:
 
 
 def _parse_time(value) -> datetime | None:
-    if not value:
-        return None
     try:
-        moment = datetime.fromisoformat(str(value))
+        return parse_timestamp(str(value)) if value else None
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def parse_content_sids(raw: str) -> dict[str, str]:

@@ -90,12 +90,28 @@ def _suggestion(s: dict):
                    + (f" ({s['confidence']:.0%})" if isinstance(s.get("confidence"), (int, float)) else ""))
 
 
-def clicked_ticket():
-    """In a callback on a table's row buttons: the clicked row's ticket (no_update when the callback fired
-    because the table was redrawn, not because of a click)."""
+def data_table(table_id: str, rows: list[dict], columns, cell=None):
+    """A table of `rows` with translated column headings (i18n.column); `cell(row, column)` draws a cell
+    (default: the value as text, "-" for none). No rows: one row that says so."""
+    cell = cell or (lambda row, c: str(row[c] if row[c] is not None else "-"))
+    body = [html.Tr([html.Td(cell(r, c)) for c in columns]) for r in rows] or [
+        html.Tr(html.Td(t("none"), colSpan=len(columns), className="muted"))]
+    return html.Table([html.Thead(html.Tr([html.Th(column(c)) for c in columns])), html.Tbody(body)],
+                      className="data", id=table_id)
+
+
+def clicked() -> dict | None:
+    """In a callback on pattern-matching buttons: the clicked button's id (None when the callback fired
+    because the buttons were redrawn, not because of a click)."""
     if not ctx.triggered_id or not ctx.triggered or not ctx.triggered[0]["value"]:
-        return no_update
-    return ctx.triggered_id["ticket"]
+        return None
+    return ctx.triggered_id
+
+
+def clicked_ticket():
+    """In a callback on a table's row buttons: the clicked row's ticket (no_update without a click)."""
+    button = clicked()
+    return no_update if button is None else button["ticket"]
 
 
 def feedback(message: str | None, ok: bool = True):

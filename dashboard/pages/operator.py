@@ -8,7 +8,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import actions, auth, console_queries as cq, queries
-from dashboard.components.widgets import clicked_ticket, feedback, options, queue_table, report_card
+from dashboard.components.widgets import clicked, clicked_ticket, feedback, options, queue_table, report_card
 from dashboard.context import services
 from dashboard.i18n import lang, t
 from dashboard.layout import denied
@@ -109,14 +109,13 @@ def incidents(_n, _version):
     and one button per decision for all of them."""
     from routing.incidents import active_incidents
 
-    with services().reads() as s:
-        alerts = active_incidents(s, queries.now(), limit=8)
+    with services().reads() as s:  # one read for the alerts and their reports
+        alerts = [(a, actions.incident(a["id"], s)["reports"]) for a in active_incidents(s, queries.now(), limit=8)]
     if not alerts:
         return html.P(t("no_incident"), className="muted")
     english = lang() == "en"
     out = []
-    for a in alerts:
-        reports = actions.incident(a["id"])["reports"]
+    for a, reports in alerts:
         buttons = [html.Button(t(f"incident_{name}"), id={"type": "operator-incident", "action": name, "id": a["id"]},
                                n_clicks=0, className=f"btn {style}")
                    for name, style in (("merge", ""), ("forward", "ok"), ("close", "secondary"))]
@@ -134,9 +133,10 @@ def incidents(_n, _version):
 @auth.guard("operator")
 @auth.writer
 def act_on_incident(_clicks, version):
-    if not ctx.triggered_id or not ctx.triggered or not ctx.triggered[0]["value"]:
+    button = clicked()
+    if button is None:
         return no_update, no_update
-    action, alert_id = ctx.triggered_id["action"], ctx.triggered_id["id"]
+    action, alert_id = button["action"], button["id"]
     try:
         result = actions.handle_incident(current_user.actor, alert_id, action)
     except DomainError as exc:

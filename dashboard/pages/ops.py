@@ -10,9 +10,9 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import auth, queries
-from dashboard.components.widgets import feedback
+from dashboard.components.widgets import data_table, feedback
 from dashboard.context import services
-from dashboard.i18n import column, t
+from dashboard.i18n import t
 from dashboard.layout import denied
 from domain.clock import WIB
 from domain.events import record
@@ -62,14 +62,6 @@ def _tile(tile_id: str, label: str, value, bad: bool, note: str = ""):
                      html.Div(note, className="muted")], className=f"kpi {'bad' if bad else 'good'}")
 
 
-def _table(table_id: str, rows: list[dict], columns: list[str]):
-    if not rows:
-        return html.P(t("none"), className="muted", id=table_id)
-    return html.Table([html.Thead(html.Tr([html.Th(column(c)) for c in columns])),
-                       html.Tbody([html.Tr([html.Td(str(r[c])) for c in columns]) for r in rows])],
-                      className="data", id=table_id)
-
-
 @callback(Output("ops-tiles", "children"), Output("ops-channels", "children"), Output("ops-outbox", "children"),
           Output("ops-dead", "children"), Input("ops-refresh", "n_intervals"),
           Input("ops-outbox-feedback", "children"), Input("ops-dead-feedback", "children"))
@@ -97,9 +89,9 @@ def refresh(_n, _a, _b):
                 for m in outbox.problems(svc.reads, limit=100)]
     letters = [{"id": d.id, "channel": d.channel, "received": _wib(d.received_at), "attempts": d.attempts,
                 "reason": (d.reason or "")[:240]} for d in deadletters.open_letters(svc.reads, limit=100)]
-    return (tiles, _table("ops-channels-table", channels, ["channel", "last", "count_24h"]),
-            _table("ops-outbox-table", problems, ["id", "channel", "recipient", "template", "status", "attempts", "error"]),
-            _table("ops-dead-table", letters, ["id", "channel", "received", "attempts", "reason"]))
+    return (tiles, data_table("ops-channels-table", channels, ["channel", "last", "count_24h"]),
+            data_table("ops-outbox-table", problems, ["id", "channel", "recipient", "template", "status", "attempts", "error"]),
+            data_table("ops-dead-table", letters, ["id", "channel", "received", "attempts", "reason"]))
 
 
 def _id(value) -> int:

@@ -9,8 +9,8 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from dashboard import actions, analytics, auth, console_queries as cq, executive_data, queries
-from dashboard.components.widgets import clicked_ticket, feedback, options
-from dashboard.i18n import column, t
+from dashboard.components.widgets import clicked_ticket, data_table, feedback, options
+from dashboard.i18n import t
 from dashboard.layout import denied
 from domain.lifecycle import DomainError
 
@@ -76,10 +76,7 @@ def _cell(row: dict, column: str):
 
 
 def _table(table_id, rows, columns):
-    body = [html.Tr([html.Td(_cell(r, c)) for c in columns]) for r in rows] or [
-        html.Tr(html.Td(t("none"), colSpan=len(columns), className="muted"))]
-    return html.Table([html.Thead(html.Tr([html.Th(column(c)) for c in columns])), html.Tbody(body)],
-                      className="data", id=table_id)
+    return data_table(table_id, rows, columns, _cell)
 
 
 @callback(Output("supervisor-ticket", "value"), Input({"type": "supervisor-ticket-link", "ticket": ALL}, "n_clicks"),

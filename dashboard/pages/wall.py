@@ -64,12 +64,12 @@ def refresh(_n, shown_token, language, scale=1.0):
     """Send the wall what changed since `shown_token` (nothing but a heartbeat when nothing did)."""
     moment = queries.now()
     scale = _scale(scale)
-    token = f"{queries.change_token(moment)}@{scale}"  # a screen of another size needs its own rendering
+    changed = queries.change_token(moment)
+    token = f"{changed}@{scale}"  # a screen of another size needs its own rendering
     heartbeat = moment.isoformat()
     if token == shown_token:
         return [no_update] * (len(OUTPUTS) - 1) + [heartbeat]
-    snap = queries.wall_snapshot(token.split("@")[0], moment)
-    return render(snap, language or "id", scale) + [token, heartbeat]
+    return render(queries.wall_snapshot(changed, moment), language or "id", scale) + [token, heartbeat]
 
 
 def _scale(value) -> float:
