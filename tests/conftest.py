@@ -19,6 +19,9 @@ from domain.clock import FrozenClock, UTC
 from domain.config import DATA_DIR, Settings
 from domain.db import make_engine, migrate
 
+# The browser fixtures (live server, Chromium, Page) live in their own module, shared by every browser test file.
+pytest_plugins = ["tests.browser_support"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

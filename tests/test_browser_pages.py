@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -18,142 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import backend, require_peer
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-PASSWORD = "correct horse battery"
-KIOSK_TOKEN = "kiosk-test-token-123"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ACCOUNTS = [("admin1", "admin", None), ("op1", "operator", None), ("sup1", "supervisor", None),
-            ("dlh1", "agency_officer", "DLH"), ("pupr1", "agency_officer", "PUPR"), ("exec1", "executive", None)]
-SERVER = """
-import sys
-sys.path.insert(0, {root!r})
-from app import Services, create_server
-from domain.config import Settings
-services = Services(Settings.from_env(secret_key="browser-test-secret"))
-create_server(services).run(host="127.0.0.1", port={port}, threaded=True)
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
-    """The app serving a seeded database with a few demo reports and one account per role."""
-    require_peer(shutil.which(CHROMIUM) is not None, "Debian's chromium is not installed")
-    from app import Services
-    from domain.config import DATA_DIR, Settings
-    from domain.users import UserService
-    from ingest.demo import DemoFeed
-
-    tmp = tmp_path_factory.mktemp("live")
-    if _pg_schema:
-        url = _pg_schema
-    else:
-        shutil.copy(_sqlite_template, tmp / "live.db")
-        url = f"sqlite:///{tmp / 'live.db'}"
-    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "att", secret_key="x")
-    services = Services(settings)
-    services.init_db()
-    with services.engine.begin() as conn:  # the PostgreSQL schema is shared with the other tests
-        conn.exec_driver_sql("DELETE FROM users")
-    users = UserService(services.sessions)
-    for name, role, agency in ACCOUNTS:
-        users.add(name, PASSWORD, role, agency_code=agency)
-    DemoFeed(services.queue, services.workflow, seed=3).backfill(60)
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"))
-    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(base + "/login", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError((tmp / "server.log").read_text())
-            time.sleep(0.1)
-    # This server runs no worker (its jobs would share the tests' database and locks); a thread writes the
-    # heartbeat the worker would, so the wall shows its normal state. The banner is tested on its own.
-    import threading
-
-    from domain import heartbeat
-
-    stop = threading.Event()
-
-    def beat():
-        started = datetime.now(timezone.utc)
-        while True:
-            heartbeat.beat(services.sessions, datetime.now(timezone.utc), started)
-            if stop.wait(heartbeat.BEAT_SECONDS):
-                return
-    threading.Thread(target=beat, daemon=True).start()
-    yield {"base": base, "services": services, "log": tmp / "server.log"}
-    stop.set()
-    proc.terminate()
-    proc.wait(timeout=10)
-    services.engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-class Page:
-    """A logged-in browser tab that records console errors."""
-
-    def __init__(self, browser, base, user=None):
-        self.context = browser.new_context(viewport={"width": 1920, "height": 1080})
-        self.page = self.context.new_page()
-        self.base, self.errors = base, []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        if user:
-            self.page.goto(base + "/login")
-            self.page.fill("#login-username", user)
-            self.page.fill("#login-password", PASSWORD)
-            self.page.click("#login-submit")
-            self.page.wait_for_load_state("networkidle")
-
-    def open(self, path, ready):
-        self.page.goto(self.base + path)
-        self.page.wait_for_selector(ready, timeout=10_000)
-        return self.page
-
-    def shot(self, name):
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{backend()}.png"))
-
-    def callback(self, payload: dict):
-        token = next(c["value"] for c in self.context.cookies() if c["name"] == "_csrf_token")
-        return self.page.request.post(self.base + "/_dash-update-component", data=json.dumps(payload),
-                                      headers={"Content-Type": "application/json", "X-CSRFToken": token})
-
-    def close(self):
-        self.context.close()
-
-
-def _submit(services, text, **extra):
-    from domain.intake import IncomingReport
-
-    data = {"channel": "web", "external_id": f"e2e-{time.time_ns()}", "text": text,
-            "received_at": datetime.now(timezone.utc).isoformat(), **extra}
-    return services.queue.submit(IncomingReport.from_dict(data)).report
-
+from tests.browser_support import KIOSK_TOKEN, Page, _submit
 
 PAGES = [("op1", "/operator", "#operator-queue-table", "operator"),
          ("dlh1", "/agency", "#agency-queue-table", "agency"),
