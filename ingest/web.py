@@ -8,7 +8,8 @@
     GET  /open311/v2/services.json  GET|POST /open311/v2/requests.json
     GET  /open311/v2/requests/<id>.json                      Open311 GeoReport v2      ingest/open311.py
 
-Rules: signatures are checked before anything is read (403 and one log line otherwise); the answer
+Rules: every body is capped (limit_size below, chunked bodies included: 413); signatures are checked
+before anything is read (403 and one log line otherwise); the answer
 is sent only after the commit; a database error answers 503 so the provider retries.
 The WhatsApp and Meta webhooks only stage the verified request (one insert into inbound_messages,
 ingest/staging.py) and answer; the worker turns it into a report within a second or so. The 112
@@ -153,8 +154,9 @@ def create_blueprint(channels: Channels) -> Blueprint:
 
     @bp.before_request
     def limit_size():
-        if (request.content_length or 0) > max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * 5):
-            abort(413)
+        # The cap holds on the stream itself (Werkzeug), so a chunked body without Content-Length
+        # is cut at it too: 413 before the body is read in full.
+        request.max_content_length = max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * 5)
 
     @bp.errorhandler(SQLAlchemyError)
     def database_unavailable(exc):

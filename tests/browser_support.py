@@ -32,7 +32,7 @@ import sys
 sys.path.insert(0, {root!r})
 from app import Services, create_server
 from domain.config import Settings
-services = Services(Settings.from_env(secret_key="browser-test-secret"))
+services = Services(Settings.from_env(secret_key="browser-test-secret-0123456789"))
 create_server(services).run(host="127.0.0.1", port={port}, threaded=True)
 """
 
@@ -58,7 +58,8 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
     else:
         shutil.copy(_sqlite_template, tmp / "live.db")
         url = f"sqlite:///{tmp / 'live.db'}"
-    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "att", secret_key="x")
+    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "att",
+                        secret_key="live-fixture-secret-0123456789")
     services = Services(settings)
     services.init_db()
     with services.engine.begin() as conn:  # the PostgreSQL schema is shared with the other tests
