@@ -3,8 +3,9 @@
 The policy is as strict as the pages allow (measured in Chromium: no page logs a CSP error):
 scripts only from this server plus Dash's own inline scripts by their SHA-256 hashes (the renderer's
 start-up line and the clientside callbacks, `Dash.csp_hashes()`), no eval, no inline event
-handlers; styles, images, fonts and connections from this server (images also `data:`/`blob:`,
-which Plotly's PNG export draws with); no plugins, no framing, forms post only here. With
+handlers; styles from this server plus the inline ones that dash-renderer and Plotly insert at run
+time (their contents vary, so no hash can name them); images, fonts and connections from this
+server (images also `data:`/`blob:`, which Plotly's PNG export draws with); no plugins, no framing, forms post only here. With
 MAP_TILE_URL the tile server's origin is allowed for images and connections (and `blob:` workers
 for the map library).
 """
@@ -24,7 +25,9 @@ def policy(script_hashes: list[str], tile_url: str = "") -> str:
     directives = {
         "default-src": "'self'",
         "script-src": " ".join(["'self'", *script_hashes]),
-        "style-src": "'self'",
+        # dash-renderer and Plotly insert <style> elements and style attributes at run time, with
+        # contents no hash or nonce can name: inline styles stay allowed (inline scripts do not)
+        "style-src": "'self' 'unsafe-inline'",
         "img-src": f"'self' data: blob:{tiles}",
         "font-src": "'self' data:",
         "connect-src": f"'self'{tiles}",

@@ -113,11 +113,43 @@ def browser(live):
         b.close()
 
 
+# Every wait is on the application's state (a selector, a text, a value); this bounds a wait that never
+# ends, it is never a pause. Long, because a busy CI machine may take seconds where a laptop takes none.
+STATE_TIMEOUT_MS = 30_000
+
+
+def new_context(browser, *, csp: bool = False, **options):
+    """A browser context with the state-wait bound. Playwright's `wait_for_function` evaluates its
+    predicate with eval, which the app's Content-Security-Policy forbids: contexts bypass the CSP unless
+    `csp=True` (the tests that check pages for CSP errors, which wait without eval)."""
+    context = browser.new_context(bypass_csp=not csp, **options)
+    context.set_default_timeout(STATE_TIMEOUT_MS)
+    return context
+
+
+def settled(page) -> None:
+    """Wait until Dash has rendered the page (its start-up "Loading..." is gone) and loaded every script."""
+    page.wait_for_load_state("load")
+    page.wait_for_selector("._dash-loading", state="detached")
+
+
+def until(check, what: str, timeout_s: float = STATE_TIMEOUT_MS / 1000):
+    """Poll `check()` (the database, a file, a process) until it returns something true; fail naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 class Page:
     """A logged-in browser tab that records console errors."""
 
-    def __init__(self, browser, base, user=None):
-        self.context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    def __init__(self, browser, base, user=None, *, csp: bool = False):
+        self.context = new_context(browser, csp=csp, viewport={"width": 1920, "height": 1080})
         self.page = self.context.new_page()
         self.base, self.errors = base, []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -127,11 +159,11 @@ class Page:
             self.page.fill("#login-username", user)
             self.page.fill("#login-password", PASSWORD)
             self.page.click("#login-submit")
-            self.page.wait_for_load_state("networkidle")
+            self.page.wait_for_url(lambda url: "/login" not in url)
 
     def open(self, path, ready):
         self.page.goto(self.base + path)
-        self.page.wait_for_selector(ready, timeout=10_000)
+        self.page.wait_for_selector(ready)
         return self.page
 
     def shot(self, name):
