@@ -24,6 +24,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 KIOSK_TOKEN = "kiosk-test-token-123"
+META_APP_SECRET = "live-meta-app-secret"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ACCOUNTS = [("admin1", "admin", None), ("op1", "operator", None), ("sup1", "supervisor", None),
             ("dlh1", "agency_officer", "DLH"), ("pupr1", "agency_officer", "PUPR"), ("exec1", "executive", None)]
@@ -69,7 +70,10 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
         users.add(name, PASSWORD, role, agency_code=agency)
     DemoFeed(services.queue, services.workflow, seed=3).backfill(60)
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"))
+    # One reverse proxy is trusted, so tests can speak from other client addresses (X-Forwarded-For);
+    # the Meta channel is on, so its webhook reads bodies (the request-size tests).
+    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"),
+               TRUSTED_PROXIES="1", META_APP_SECRET=META_APP_SECRET)
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
     base = f"http://127.0.0.1:{port}"
