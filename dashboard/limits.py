@@ -1,10 +1,11 @@
 """Request limits of the web tier: body sizes, rate limits, and which address a client has.
 
-- **Body size.** Every request body is capped at MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH).
-  Werkzeug enforces the cap on the stream itself, so a chunked body without Content-Length is cut
-  at the cap too (413). Dash callbacks of visitors who never upload anything (anonymous, kiosk,
-  executive) are capped at SMALL_CALLBACK_BYTES, the login and logout forms at FORM_BYTES; a
-  blueprint may set its own cap with `body_limit(n)` in its before_request (ingest/web.py does).
+- **Body size.** Every request body is capped at MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH),
+  before anything reads it: a larger Content-Length is refused at once (413), and a chunked body
+  without Content-Length is read up to the cap and refused past it (413). Dash callbacks of visitors
+  who never upload anything (anonymous, kiosk, executive) are capped at SMALL_CALLBACK_BYTES, the
+  login and logout forms at FORM_BYTES; a blueprint may declare its own cap in
+  server.config[BLUEPRINT_CAPS] (ingest/web.py does, for uploads through the API).
 - **Rate limits.** `rate_limit(server, "10 per minute", ...)` decorates a view with a Flask-Limiter
   limit, keyed by the client address unless told otherwise. The counters live in memory, one set
   per process; with several gunicorn workers set RATELIMIT_STORAGE_URI (e.g. redis://host:6379) so
@@ -16,10 +17,11 @@
 """
 from __future__ import annotations
 
+import io
 import os
 from typing import Callable
 
-from flask import request
+from flask import abort, request
 from flask_limiter import Limiter
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -28,6 +30,9 @@ SMALL_CALLBACK_BYTES = 256 * 1024
 FORM_BYTES = 16 * 1024
 UPLOAD_ROLES = frozenset({"admin", "operator", "supervisor", "agency_officer"})
 EXTENSION = "tlr.limiter"
+# server.config key: {blueprint name: its body cap} for blueprints that need another cap than
+# MAX_REQUEST_BYTES (ingest/web.py: uploads through the API); the blueprint may lower it per route
+BLUEPRINT_CAPS = "TLR_BLUEPRINT_BODY_CAPS"
 
 
 def client_address() -> str:
@@ -36,8 +41,26 @@ def client_address() -> str:
 
 
 def body_limit(max_bytes: int) -> None:
-    """Cap the current request's body at `max_bytes` (call before anything reads the body)."""
+    """Cap the current request's body at `max_bytes` (call before anything reads the body): a declared
+    Content-Length above it is refused at once (413). A chunked body is read here, at most
+    `max_bytes` + 1 bytes of it: past the cap it is refused (413), below it the request goes on as one
+    with a Content-Length. (Werkzeug's own cap on a stream truncates a full read at the cap silently.)"""
+    environ = request.environ
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and "wsgi.input_terminated" in environ:
+        stream, body = environ["wsgi.input"], bytearray()
+        while len(body) <= max_bytes:
+            piece = stream.read(min(65536, max_bytes + 1 - len(body)))
+            if not piece:
+                break
+            body += piece
+        if len(body) > max_bytes:
+            abort(413)
+        environ.update({"wsgi.input": io.BytesIO(bytes(body)), "CONTENT_LENGTH": str(len(body))})
+        del environ["HTTP_TRANSFER_ENCODING"], environ["wsgi.input_terminated"]
+        request.__dict__.pop("content_length", None)  # a cached_property of Werkzeug's request
     request.max_content_length = max_bytes
+    if (request.content_length or 0) > max_bytes:
+        abort(413)
 
 
 def install(server, settings) -> Limiter:
@@ -48,15 +71,18 @@ def install(server, settings) -> Limiter:
         hops = settings.trusted_proxies
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
+    caps = server.config.setdefault(BLUEPRINT_CAPS, {})
+
     @server.before_request
     def _cap_body():
-        path = request.path
+        path, cap = request.path, caps.get(request.blueprint, settings.max_request_bytes)
         if path in ("/login", "/logout"):
-            body_limit(FORM_BYTES)
+            cap = FORM_BYTES
         elif path.startswith("/_dash-") and request.method == "POST":
             role = current_user.role if current_user.is_authenticated else None
             if role not in UPLOAD_ROLES:
-                body_limit(min(SMALL_CALLBACK_BYTES, settings.max_request_bytes))
+                cap = min(SMALL_CALLBACK_BYTES, cap)
+        body_limit(cap)
 
     limiter = Limiter(client_address, app=server, storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
                       headers_enabled=False, strategy="moving-window")

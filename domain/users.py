@@ -232,7 +232,10 @@ def check_login_input(username, password) -> tuple[str, str]:
             raise ValidationError(field, f"is longer than {limit} characters")
         if any(ord(c) < 32 or ord(c) == 127 or c == "\ufffd" for c in value):
             raise ValidationError(field, "contains control characters or bytes that are not UTF-8")
-    return username.strip().lower(), password
+    username = username.strip().lower()
+    if not USERNAME.match(username):  # no account can have this name: not worth an event
+        raise ValidationError("username", "2-64 characters: lower-case letters, digits, '.', '_' or '-'")
+    return username, password
 
 
 def _verify(hash_: str, password: str) -> bool:

@@ -25,6 +25,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest import twilio_api
+from ingest.api import MAX_PHOTOS
 from ingest.base import Unusable
 from ingest.channels import Channels
 from ingest.outbox import record_delivery_status
@@ -154,9 +155,12 @@ def create_blueprint(channels: Channels) -> Blueprint:
 
     @bp.before_request
     def limit_size():
-        # The cap holds on the stream itself (Werkzeug), so a chunked body without Content-Length
-        # is cut at it too: 413 before the body is read in full.
-        request.max_content_length = max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * 5)
+        # Providers' webhooks carry media as links, the API and Open311 as uploads. On the app's server
+        # a chunked body was already read up to upload_cap (dashboard/limits.py): it has a length here.
+        cap = MAX_WEBHOOK_BYTES if request.path.startswith("/webhooks/") else upload_cap(channels)
+        request.max_content_length = cap
+        if (request.content_length or 0) > cap:
+            abort(413)
 
     @bp.errorhandler(SQLAlchemyError)
     def database_unavailable(exc):
@@ -164,6 +168,11 @@ def create_blueprint(channels: Channels) -> Blueprint:
         return Response("database unavailable, retry later", 503, {"Retry-After": "30"}, mimetype="text/plain")
 
     return bp
+
+
+def upload_cap(channels: Channels) -> int:
+    """The largest body of the API and Open311 routes: MAX_PHOTOS attachments and the report."""
+    return max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * MAX_PHOTOS + 1_000_000)
 
 
 def _open311(result):
@@ -192,6 +201,7 @@ def register(server, services, config=None) -> Channels:
     channels = Channels(services, config)
     blueprint = create_blueprint(channels)
     server.register_blueprint(blueprint)
+    server.config.setdefault("TLR_BLUEPRINT_BODY_CAPS", {})[BLUEPRINT_NAME] = upload_cap(channels)
     csrf = server.extensions.get("csrf")  # Flask-WTF CSRFProtect, when the app uses it
     if csrf is not None:
         csrf.exempt(blueprint)
