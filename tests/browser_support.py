@@ -55,7 +55,9 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
 
     tmp = tmp_path_factory.mktemp("live")
     if _pg_schema:
-        url = _pg_schema
+        # a schema of its own: the other tests empty the shared one (database_url) while this server runs
+        url = _pg_schema.replace("search_path%3D", "search_path%3Dlive_")
+        _create_pg_schema(url)
     else:
         shutil.copy(_sqlite_template, tmp / "live.db")
         url = f"sqlite:///{tmp / 'live.db'}"
@@ -63,8 +65,6 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
                         secret_key="live-fixture-secret-0123456789")
     services = Services(settings)
     services.init_db()
-    with services.engine.begin() as conn:  # the PostgreSQL schema is shared with the other tests
-        conn.exec_driver_sql("DELETE FROM users")
     users = UserService(services.sessions)
     for name, role, agency in ACCOUNTS:
         users.add(name, PASSWORD, role, agency_code=agency)
@@ -105,6 +105,40 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
     proc.terminate()
     proc.wait(timeout=10)
     services.engine.dispose()
+    if _pg_schema:
+        _drop_pg_schema(url)
+
+
+def _schema_of(url: str) -> str:
+    return url.rsplit("search_path%3D", 1)[1].split("&", 1)[0]
+
+
+def _create_pg_schema(url: str) -> None:
+    from sqlalchemy import text
+
+    from domain.db import make_engine, migrate
+    from tests.conftest import TEST_DATABASE_URL
+
+    admin = make_engine(TEST_DATABASE_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {_schema_of(url)} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {_schema_of(url)}"))
+    admin.dispose()
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+
+
+def _drop_pg_schema(url: str) -> None:
+    from sqlalchemy import text
+
+    from domain.db import make_engine
+    from tests.conftest import TEST_DATABASE_URL
+
+    admin = make_engine(TEST_DATABASE_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {_schema_of(url)} CASCADE"))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
