@@ -39,7 +39,8 @@ def fresh_services(backend: str, folder: str, db: str | None = None) -> Services
         url = f"sqlite:///{db or folder + '/bench.db'}"
     else:
         schema, url = create_schema("bench_dashboard")
-    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=Path(folder) / "att", secret_key="bench-secret-key-0123456789")
+    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=Path(folder) / "att",
+                        secret_key="bench-secret-key-0123456789")
     services = Services(settings, clock=FrozenClock(NOW))
     services.init_db()
     services.bench_schema = None if backend == "sqlite" else schema
