@@ -66,7 +66,6 @@ def body_limit(max_bytes: int) -> None:
 def install(server, settings) -> Limiter:
     """Body caps, the rate limiter and the proxy setting of the Flask server."""
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    server.config["MAX_FORM_MEMORY_SIZE"] = min(settings.max_request_bytes, 16 * 1024 * 1024)
     if settings.trusted_proxies > 0:
         hops = settings.trusted_proxies
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
