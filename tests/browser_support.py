@@ -77,13 +77,17 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
     base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
+    deadline = time.monotonic() + 120  # the server answering is the state waited for; this bounds a hang
+    while True:
         try:
-            urllib.request.urlopen(base + "/login", timeout=1)
+            urllib.request.urlopen(base + "/login", timeout=5)
             break
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError((tmp / "server.log").read_text())
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the live server did not answer: " + (tmp / "server.log").read_text())
             time.sleep(0.1)
     # This server runs no worker (its jobs would share the tests' database and locks); a thread writes the
     # heartbeat the worker would, so the wall shows its normal state. The banner is tested on its own.

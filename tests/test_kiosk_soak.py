@@ -24,14 +24,14 @@ LIFETIME_S = 6
 def _serve(root, env, port, log):
     proc = subprocess.Popen([sys.executable, "app.py", "serve", "--no-demo", "--port", str(port)], cwd=root,
                             env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    until(lambda: _answers(port) or proc.poll() is not None, "the server to start")
+    until(lambda: _answers(port) or proc.poll() is not None, "the server to start", 120)
     assert proc.poll() is None, log.read_text()
     return proc
 
 
 def _answers(port) -> bool:
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=1)
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
         return True
     except OSError:
         return False

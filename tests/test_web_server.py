@@ -42,17 +42,25 @@ def _env(folder: Path, **extra) -> dict:
 
 
 def _start(cmd: list[str], env: dict, port: int, log: Path) -> subprocess.Popen:
+    from tests.browser_support import until
+
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=1)
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(log.read_text())
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {log.read_text()}")
+    try:
+        until(lambda: _answers(port) or proc.poll() is not None, "the server to answer", 120)
+    except AssertionError:
+        proc.kill()
+        raise
+    if proc.poll() is not None:
+        raise RuntimeError(log.read_text())
+    return proc
+
+
+def _answers(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
+        return True
+    except OSError:
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> None:
