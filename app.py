@@ -158,6 +158,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050,
                                               help="Run the demo feed (default: when no channel is configured).")):
     """Serve the web app with the scheduler in the same process (the embedded default)."""
     services = _services()
+    _require_session_key(services.settings)
     services.init_db()
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
     if use_demo:
@@ -207,9 +208,26 @@ def worker(demo: bool = typer.Option(False, "--demo", help="Also run the demo fe
 
 @cli.command("init-db")
 def init_db():
-    """Migrate the database to the newest schema and seed the reference data."""
-    added = _services().init_db()
+    """Migrate the database to the newest schema, seed the reference data, and (without SECRET_KEY)
+    create the session key file once."""
+    from domain import session_key
+
+    services = _services()
+    added = services.init_db()
+    key_file = session_key.ensure_key_file(services.settings)
     typer.echo(f"database ready; added {json.dumps(added)}", err=True)
+    if key_file is not None:
+        typer.echo(f"session key: {key_file} (mode 0600; set SECRET_KEY in production)", err=True)
+
+
+def _require_session_key(settings: Settings) -> None:
+    """Refuse to serve without a session key, in one line (domain/session_key.py)."""
+    from domain import session_key
+
+    try:
+        session_key.load(settings)
+    except session_key.NoSessionKey as exc:
+        _fail(str(exc))
 
 
 @cli.command()
@@ -284,12 +302,28 @@ def _register_plugins() -> None:
 def __getattr__(name: str):
     # `gunicorn app:server` builds the web app lazily from the environment.
     if name == "server":
+        from domain import session_key
+
         services = _services()
+        try:
+            session_key.load(services.settings)
+        except session_key.NoSessionKey as exc:
+            raise _load_error(f"error: {exc}") from None
         services.init_db()
         value = create_server(services)
         globals()["server"] = value
         return value
     raise AttributeError(name)
+
+
+def _load_error(message: str) -> Exception:
+    """The error that makes the WSGI server stop with `message` as its one line: gunicorn prints an
+    AppImportError's message alone and halts instead of restarting workers."""
+    try:
+        from gunicorn.errors import AppImportError
+    except ImportError:
+        return RuntimeError(message)
+    return AppImportError(message)
 
 
 if __name__ == "__main__":

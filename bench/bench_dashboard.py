@@ -39,7 +39,8 @@ def fresh_services(backend: str, folder: str, db: str | None = None) -> Services
         url = f"sqlite:///{db or folder + '/bench.db'}"
     else:
         schema, url = create_schema("bench_dashboard")
-    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=Path(folder) / "att", secret_key="bench")
+    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=Path(folder) / "att",
+                        secret_key="bench-secret-key-0123456789")
     services = Services(settings, clock=FrozenClock(NOW))
     services.init_db()
     services.bench_schema = None if backend == "sqlite" else schema
@@ -145,7 +146,7 @@ def wall_over_http(app):
     """The wall's callback as a kiosk screen calls it: a POST to /_dash-update-component through Flask
     (session, role check, CSRF, JSON in and out), with the token the screen last received."""
     client = app.server.test_client()
-    assert client.get(f"/wall?kiosk={os.environ['KIOSK_TOKEN']}").status_code == 200
+    assert client.get(f"/wall?kiosk={os.environ['KIOSK_TOKEN']}", follow_redirects=True).status_code == 200
     csrf = client.get_cookie("_csrf_token").value
     key = next(k for k in app.callback_map if "wall-heartbeat.data" in k)
     spec = app.callback_map[key]

@@ -78,7 +78,8 @@ def run(backend: str, n: int, profile: bool = False, fixed_clock: bool = False, 
     tmp = Path(tempfile.mkdtemp(prefix="bench-drain-"))
     url, drop = database(backend, tmp)
     try:
-        settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "media", secret_key="x")
+        settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "media",
+                            secret_key="bench-secret-key-0123456789")
         now = datetime.now(timezone.utc)
         if fixed_clock:
             now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

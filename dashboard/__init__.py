@@ -16,14 +16,18 @@ def create_dash(services):
     import dash
     from flask import Flask
 
-    from dashboard import auth, media
+    from dashboard import access_log, auth, headers, limits, media
+    from domain import session_key
 
+    key = session_key.load(services.settings)  # NoSessionKey: never a built-in key
     context.set_services(services)
     # Load the queue's reference data now: loaded lazily inside a workflow transaction (Workflow.assign ->
     # queue.agencies) it opens a second session, which on SQLite waits for the first one's write lock.
     services.queue.refresh_reference()
     server = Flask(__name__)
-    server.config["SECRET_KEY"] = services.settings.secret_key or "dev-only-secret-change-me"
+    server.config["SECRET_KEY"] = key
+    access_log.install()
+    limits.install(server, services.settings)
     auth.install(server)
     media.install(server)
     app = dash.Dash(
@@ -39,6 +43,7 @@ def create_dash(services):
     from dashboard.layout import shell
 
     app.layout = shell
+    headers.install(server, app, https=services.settings.public_base_url.startswith("https://"))
     # Build the callback validation layout now, outside any request, so it holds every page's full
     # layout (inside a request the pages would render the visitor's "access denied" instead).
     for hook in server.before_request_funcs.get(None, []):

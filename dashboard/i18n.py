@@ -10,7 +10,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "agency_queue": ("Antrean per perangkat daerah", "Queue per agency"), "map": ("Peta laporan terbuka", "Open reports map"),
     "ticker": ("Laporan terbaru", "Newest reports"), "incidents": ("Insiden aktif", "Active incidents"),
     "calls": ("Panggilan 112 berlangsung", "112 calls in progress"), "channels": ("Kanal hari ini", "Channels today"),
-    "stale": ("DATA TIDAK TERBARUI lebih dari 30 detik", "DATA NOT UPDATING for more than 30 seconds"),
+    "stale": ("DATA TIDAK TERBARUI: menyambung kembali ke server…", "DATA NOT UPDATING: reconnecting to the server…"),
     "no_incident": ("Tidak ada insiden aktif", "No active incident"), "forbidden": ("Akses ditolak", "Access denied"),
     "forbidden_text": ("Peran Anda tidak boleh membuka halaman ini.", "Your role may not open this page."),
     "login": ("Masuk", "Sign in"), "logout": ("Keluar", "Sign out"),

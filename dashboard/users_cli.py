@@ -1,4 +1,6 @@
-"""`python app.py users add|list|disable|enable|password`: manage web accounts (argon2 hashes)."""
+"""`python app.py users add|list|disable|enable|password|role`: manage web accounts (argon2 hashes).
+
+Disabling an account, a new password and a new role end every session of the account at once."""
 from __future__ import annotations
 
 import json
@@ -55,7 +57,7 @@ def list_users(as_json: bool = typer.Option(False, "--json")):
 
 @users_cli.command("disable")
 def disable(username: str):
-    """Disable an account (its sessions end at their next request)."""
+    """Disable an account (its sessions end at once)."""
     try:
         _service().set_active(username, False)
     except DomainError as exc:
@@ -79,4 +81,15 @@ def password(username: str, password: str = typer.Option(..., prompt=True, hide_
         _service().set_password(username, password)
     except DomainError as exc:
         _fail(str(exc))
-    typer.echo(f"password of {username} changed")
+    typer.echo(f"password of {username} changed (its sessions ended)")
+
+
+@users_cli.command("role")
+def role(username: str, role: str = typer.Option(..., help=f"One of: {', '.join(ROLES)}"),
+         agency: Optional[str] = typer.Option(None, help="Agency code (agency officers only)")):
+    """Give an account another role (its sessions end at once)."""
+    try:
+        account = _service().set_role(username, role, agency_code=agency)
+    except DomainError as exc:
+        _fail(str(exc))
+    typer.echo(f"{account.username} is now {account.role}{' of ' + account.agency_code if account.agency_code else ''}")

@@ -28,7 +28,15 @@ class Settings:
     max_attachment_bytes: int = 10_000_000
     ticket_prefix: str = "TLR"
     secret_key: str = field(default="", repr=False)
+    # where `init-db` keeps the generated session key when SECRET_KEY is unset (default: beside the
+    # SQLite database, else in DATA_DIR); see domain/session_key.py
+    secret_key_file: Path | None = None
     public_base_url: str = "http://127.0.0.1:8050"
+    # the largest request body the web tier reads (chunked bodies included): one attachment
+    # base64-encoded in a Dash upload (4/3 x MAX_ATTACHMENT_BYTES) plus room for the form
+    max_request_bytes: int = 16_000_000
+    # reverse proxies in front of the web tier whose X-Forwarded-For/-Proto are believed (0: none)
+    trusted_proxies: int = 0
     demo: bool = False
     demo_rate_per_minute: int = 12
 
@@ -43,7 +51,10 @@ class Settings:
             max_attachment_bytes=_env_int("MAX_ATTACHMENT_BYTES", 10_000_000),
             ticket_prefix=os.environ.get("TICKET_PREFIX", "TLR"),
             secret_key=os.environ.get("SECRET_KEY", ""),
+            secret_key_file=Path(os.environ["SECRET_KEY_FILE"]) if os.environ.get("SECRET_KEY_FILE") else None,
             public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8050"),
+            max_request_bytes=_env_int("MAX_REQUEST_BYTES", 16_000_000),
+            trusted_proxies=_env_int("TRUSTED_PROXIES", 0),
             demo=os.environ.get("DEMO", "").lower() in ("1", "true", "yes"),
             demo_rate_per_minute=_env_int("DEMO_RATE_PER_MINUTE", 12),
         )

@@ -392,9 +392,23 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[Optional[datetime]]
-    # repeated failed logins lock the account for a while (migration 0009_login_lockout)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # bumped by logout, disabling, a password or role change: every session signed with an older
+    # version ends at its next request (migration 0010_session_version)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginThrottle(Base):
+    """Failed logins of one account from one client address (`source`), and the lock they caused.
+    The row with source `*` counts the account's failures from addresses it never logged in from."""
+
+    __tablename__ = "login_throttle"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    first_failure_at: Mapped[Optional[datetime]]
     locked_until: Mapped[Optional[datetime]]
+    last_success_at: Mapped[Optional[datetime]]
+    updated_at: Mapped[datetime]
 
 
 class ExtensionRequest(Base):

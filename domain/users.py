@@ -1,7 +1,9 @@
 """User accounts of the web tier: argon2 password hashes, roles, activation, and the login trail.
 
 No Flask here: the web tier (dashboard/auth.py) and the command line (dashboard/users_cli.py) call this.
-Logins and failed logins are appended to the event log (`login`, `login_failed`).
+Logins and failed logins are appended to the event log (`login`, `login_failed`), and so are the
+changes that end an account's sessions (`logout`, `user_disabled`, `password_changed`, `user_role_changed`):
+each bumps `users.session_version`, which the web tier checks on every request.
 """
 from __future__ import annotations
 
@@ -17,13 +19,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain.clock import utcnow
 from domain.lifecycle import ValidationError
-from domain.models import Agency, Event, User
+from domain.models import Agency, Event, LoginThrottle, User
 
 ROLES = ("admin", "operator", "supervisor", "agency_officer", "executive", "kiosk")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
-LOCK_AFTER = 5  # failed logins in a row
+MAX_PASSWORD = 1024
+LOCK_AFTER = 5  # failed logins of one account from one address
+UNFAMILIAR_LOCK_AFTER = 20  # failed logins of one account from addresses it never logged in from, together
 LOCK_FOR = timedelta(minutes=15)
+FAMILIAR_FOR = timedelta(days=90)  # an address the account logged in from stays familiar this long
+UNFAMILIAR = "*"  # LoginThrottle.source of the row counting unfamiliar addresses together
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown name close to a wrong password's.
@@ -41,11 +47,12 @@ class Account:
     agency_code: str | None
     active: bool
     last_login_at: datetime | None
+    session_version: int = 0
 
 
 def _account(user: User) -> Account:
     return Account(user.id, user.username, user.display_name, user.role, user.agency_code, user.active,
-                   user.last_login_at)
+                   user.last_login_at, user.session_version or 0)
 
 
 class UserService:
@@ -60,8 +67,8 @@ class UserService:
             raise ValidationError("username", "2-64 characters: lower-case letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise ValidationError("role", f"unknown role {role!r} (one of: {', '.join(ROLES)})")
-        if len(password or "") < MIN_PASSWORD:
-            raise ValidationError("password", f"must have at least {MIN_PASSWORD} characters")
+        if not MIN_PASSWORD <= len(password or "") <= MAX_PASSWORD:
+            raise ValidationError("password", f"must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
         agency_code = (agency_code or "").strip().upper() or None
         if role == "agency_officer" and not agency_code:
             raise ValidationError("agency", "an agency officer is bound to one agency (--agency CODE)")
@@ -91,60 +98,159 @@ class UserService:
             return _account(user) if user is not None else None
 
     def set_active(self, username: str, active: bool) -> Account:
+        """Enable or disable an account; disabling ends its sessions at once."""
         with self.sessions.begin() as s:
-            user = s.scalar(select(User).where(User.username == (username or "").strip().lower()))
-            if user is None:
-                raise ValidationError("username", f"no user {username!r}")
+            user = self._user(s, username)
             user.active = active
+            if not active:
+                user.session_version = (user.session_version or 0) + 1
             self._event(s, "user_enabled" if active else "user_disabled", user.username, user.role)
             return _account(user)
 
     def set_password(self, username: str, password: str) -> None:
-        if len(password or "") < MIN_PASSWORD:
-            raise ValidationError("password", f"must have at least {MIN_PASSWORD} characters")
+        """A new password; every session of the account ends."""
+        if not MIN_PASSWORD <= len(password or "") <= MAX_PASSWORD:
+            raise ValidationError("password", f"must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        with self.sessions.begin() as s:
+            user = self._user(s, username)
+            user.password_hash = _hasher.hash(password)
+            user.session_version = (user.session_version or 0) + 1
+            self._event(s, "password_changed", user.username, user.role)
+
+    def set_role(self, username: str, role: str, *, agency_code: str | None = None) -> Account:
+        """Another role (and agency for officers); every session of the account ends."""
+        if role not in ROLES:
+            raise ValidationError("role", f"unknown role {role!r} (one of: {', '.join(ROLES)})")
+        agency_code = (agency_code or "").strip().upper() or None
+        if role == "agency_officer" and not agency_code:
+            raise ValidationError("agency", "an agency officer is bound to one agency (--agency CODE)")
+        if role != "agency_officer" and agency_code:
+            raise ValidationError("agency", "only agency officers are bound to an agency")
+        with self.sessions.begin() as s:
+            if agency_code and s.get(Agency, agency_code) is None:
+                raise ValidationError("agency", f"unknown agency code {agency_code!r}")
+            user = self._user(s, username)
+            before = {"role": user.role, "agency": user.agency_code}
+            user.role, user.agency_code = role, agency_code
+            user.session_version = (user.session_version or 0) + 1
+            self._event(s, "user_role_changed", user.username, "admin", after={"role": role, "agency": agency_code},
+                        before=before)
+            return _account(user)
+
+    def end_sessions(self, username: str, reason: str = "logout") -> None:
+        """End every session of the account (logout ends them on every screen, not only this one)."""
         with self.sessions.begin() as s:
             user = s.scalar(select(User).where(User.username == (username or "").strip().lower()))
             if user is None:
-                raise ValidationError("username", f"no user {username!r}")
-            user.password_hash = _hasher.hash(password)
+                return
+            user.session_version = (user.session_version or 0) + 1
+            self._event(s, "logout", user.username, user.role, reason=reason)
+
+    def session_version(self, user_id: int) -> int | None:
+        """The account's current session version, None when it cannot log in (missing or disabled)."""
+        with self.sessions() as s:
+            row = s.execute(select(User.session_version, User.active).where(User.id == user_id)).first()
+        return row.session_version if row is not None and row.active else None
 
     def authenticate(self, username: str, password: str, *, source: str | None = None) -> Account | None:
-        """The account when the name and password match an active, unlocked user; every attempt is logged.
-        LOCK_AFTER failed attempts in a row lock the account for LOCK_FOR (a correct password included),
-        so a password cannot be guessed at speed; the lock and its end are in the event log."""
-        username = (username or "").strip().lower()[:64]
+        """The account when the name and password match an active user not locked out for `source`
+        (the client address); every attempt is in the event log.
+
+        Failures are counted per account and address: LOCK_AFTER in a row from one address lock the
+        account for that address only (LOCK_FOR), so an attacker elsewhere cannot lock a real operator
+        out. Failures from addresses the account never logged in from (in FAMILIAR_FOR) also count
+        together: UNFAMILIAR_LOCK_AFTER lock out every such address, while familiar ones still log in.
+        Raises ValidationError for malformed input (nothing is written then)."""
+        username, password = check_login_input(username, password)
+        source = (source or "-")[:64]
         now = self.clock()
         with self.sessions.begin() as s:
             user = s.scalar(select(User).where(User.username == username).with_for_update()) if username else None
-            ok = False
-            try:
-                ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                ok = False
             details = {"username": username, "source": source}
-            locked = user is not None and user.locked_until is not None and user.locked_until > now
-            if locked or not (ok and user is not None and user.active):
-                reason = ("unknown user" if user is None else "locked" if locked
-                          else "disabled" if not user.active else "bad password")
-                if user is not None and not locked and reason == "bad password":
-                    user.failed_logins = (user.failed_logins or 0) + 1
-                    if user.failed_logins >= LOCK_AFTER:
-                        user.locked_until, user.failed_logins = now + LOCK_FOR, 0
-                        details["locked_until"] = user.locked_until.isoformat()
-                self._event(s, "login_failed", username or "-", user.role if user else "anonymous",
-                            after=details, reason=reason)
+            if user is None:
+                _verify(_DUMMY_HASH, password)
+                self._event(s, "login_failed", username or "-", "anonymous", after=details, reason="unknown user")
                 return None
-            user.last_login_at, user.failed_logins, user.locked_until = now, 0, None
+            pair = self._throttle(s, username, source, now)
+            familiar = pair.last_success_at is not None and pair.last_success_at > now - FAMILIAR_FOR
+            strangers = None if familiar else self._throttle(s, username, UNFAMILIAR, now)
+            locks = [r.locked_until for r in (pair, strangers) if r is not None and r.locked_until is not None]
+            if any(until > now for until in locks):
+                self._event(s, "login_failed", username, user.role, after=details, reason="locked")
+                return None
+            ok = _verify(user.password_hash, password)
+            if not (ok and user.active):
+                reason = "disabled" if ok else "bad password"
+                if not ok:
+                    for row, limit, key in ((pair, LOCK_AFTER, "locked_until"),
+                                            (strangers, UNFAMILIAR_LOCK_AFTER, "locked_unfamiliar_until")):
+                        if row is not None and _count_failure(row, limit, now):
+                            details[key] = row.locked_until.isoformat()
+                self._event(s, "login_failed", username, user.role, after=details, reason=reason)
+                return None
+            pair.failures, pair.first_failure_at, pair.locked_until, pair.last_success_at = 0, None, None, now
+            user.last_login_at = now
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = _hasher.hash(password)
             self._event(s, "login", user.username, user.role, after=details)
             return _account(user)
 
+    def _throttle(self, s: Session, username: str, source: str, now: datetime) -> LoginThrottle:
+        row = s.get(LoginThrottle, (username, source))
+        if row is None:
+            row = LoginThrottle(username=username, source=source, failures=0, updated_at=now)
+            s.add(row)
+        elif row.locked_until is not None and row.locked_until <= now:  # a lock that ended starts afresh
+            row.failures, row.first_failure_at, row.locked_until = 0, None, None
+        row.updated_at = now
+        return row
+
+    def _user(self, s: Session, username: str) -> User:
+        user = s.scalar(select(User).where(User.username == (username or "").strip().lower()))
+        if user is None:
+            raise ValidationError("username", f"no user {username!r}")
+        return user
+
     def record_logout(self, username: str, role: str, reason: str = "logout") -> None:
+        """A session that ended by itself (idle timeout): logged, the account's other sessions go on."""
         with self.sessions.begin() as s:
             self._event(s, "logout", username, role, reason=reason)
 
     def _event(self, s: Session, type_: str, actor: str, role: str, *, after: dict | None = None,
-               reason: str | None = None) -> None:
+               before: dict | None = None, reason: str | None = None) -> None:
         s.add(Event(at=self.clock(), report_id=None, citizen_id=None, actor=actor[:64], actor_role=role[:24],
-                    type=type_, before=None, after=after, reason=reason))
+                    type=type_, before=before, after=after, reason=reason))
+
+
+def check_login_input(username, password) -> tuple[str, str]:
+    """The login form's fields, or ValidationError naming the field: text of bounded length without
+    control characters (a megabyte "password" would cost the server an argon2 hash of it)."""
+    for field, value, limit in (("username", username, 64), ("password", password, MAX_PASSWORD)):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(field, "is required")
+        if len(value) > limit:
+            raise ValidationError(field, f"is longer than {limit} characters")
+        if any(ord(c) < 32 or ord(c) == 127 or c == "\ufffd" for c in value):
+            raise ValidationError(field, "contains control characters or bytes that are not UTF-8")
+    username = username.strip().lower()
+    if not USERNAME.match(username):  # no account can have this name: not worth an event
+        raise ValidationError("username", "2-64 characters: lower-case letters, digits, '.', '_' or '-'")
+    return username, password
+
+
+def _verify(hash_: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hash_, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _count_failure(row: LoginThrottle, limit: int, now: datetime) -> bool:
+    """One more failure on `row`; True when it locks. Failures older than LOCK_FOR are forgotten."""
+    if row.first_failure_at is None or row.first_failure_at <= now - LOCK_FOR:
+        row.failures, row.first_failure_at = 0, now
+    row.failures += 1
+    if row.failures < limit:
+        return False
+    row.locked_until, row.failures, row.first_failure_at = now + LOCK_FOR, 0, None
+    return True

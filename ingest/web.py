@@ -8,7 +8,8 @@
     GET  /open311/v2/services.json  GET|POST /open311/v2/requests.json
     GET  /open311/v2/requests/<id>.json                      Open311 GeoReport v2      ingest/open311.py
 
-Rules: signatures are checked before anything is read (403 and one log line otherwise); the answer
+Rules: every body is capped (limit_size below, chunked bodies included: 413); signatures are checked
+before anything is read (403 and one log line otherwise); the answer
 is sent only after the commit; a database error answers 503 so the provider retries.
 The WhatsApp and Meta webhooks only stage the verified request (one insert into inbound_messages,
 ingest/staging.py) and answer; the worker turns it into a report within a second or so. The 112
@@ -24,6 +25,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest import twilio_api
+from ingest.api import MAX_PHOTOS
 from ingest.base import Unusable
 from ingest.channels import Channels
 from ingest.outbox import record_delivery_status
@@ -153,7 +155,11 @@ def create_blueprint(channels: Channels) -> Blueprint:
 
     @bp.before_request
     def limit_size():
-        if (request.content_length or 0) > max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * 5):
+        # Providers' webhooks carry media as links, the API and Open311 as uploads. On the app's server
+        # a chunked body was already read up to upload_cap (dashboard/limits.py): it has a length here.
+        cap = MAX_WEBHOOK_BYTES if request.path.startswith("/webhooks/") else upload_cap(channels)
+        request.max_content_length = cap
+        if (request.content_length or 0) > cap:
             abort(413)
 
     @bp.errorhandler(SQLAlchemyError)
@@ -162,6 +168,11 @@ def create_blueprint(channels: Channels) -> Blueprint:
         return Response("database unavailable, retry later", 503, {"Retry-After": "30"}, mimetype="text/plain")
 
     return bp
+
+
+def upload_cap(channels: Channels) -> int:
+    """The largest body of the API and Open311 routes: MAX_PHOTOS attachments and the report."""
+    return max(MAX_WEBHOOK_BYTES, channels.services.settings.max_attachment_bytes * MAX_PHOTOS + 1_000_000)
 
 
 def _open311(result):
@@ -190,6 +201,7 @@ def register(server, services, config=None) -> Channels:
     channels = Channels(services, config)
     blueprint = create_blueprint(channels)
     server.register_blueprint(blueprint)
+    server.config.setdefault("TLR_BLUEPRINT_BODY_CAPS", {})[BLUEPRINT_NAME] = upload_cap(channels)
     csrf = server.extensions.get("csrf")  # Flask-WTF CSRFProtect, when the app uses it
     if csrf is not None:
         csrf.exempt(blueprint)

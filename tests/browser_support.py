@@ -24,6 +24,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 KIOSK_TOKEN = "kiosk-test-token-123"
+META_APP_SECRET = "live-meta-app-secret"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ACCOUNTS = [("admin1", "admin", None), ("op1", "operator", None), ("sup1", "supervisor", None),
             ("dlh1", "agency_officer", "DLH"), ("pupr1", "agency_officer", "PUPR"), ("exec1", "executive", None)]
@@ -32,7 +33,7 @@ import sys
 sys.path.insert(0, {root!r})
 from app import Services, create_server
 from domain.config import Settings
-services = Services(Settings.from_env(secret_key="browser-test-secret"))
+services = Services(Settings.from_env(secret_key="browser-test-secret-0123456789"))
 create_server(services).run(host="127.0.0.1", port={port}, threaded=True)
 """
 
@@ -54,31 +55,39 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
 
     tmp = tmp_path_factory.mktemp("live")
     if _pg_schema:
-        url = _pg_schema
+        # a schema of its own: the other tests empty the shared one (database_url) while this server runs
+        url = _pg_schema.replace("search_path%3D", "search_path%3Dlive_")
+        _create_pg_schema(url)
     else:
         shutil.copy(_sqlite_template, tmp / "live.db")
         url = f"sqlite:///{tmp / 'live.db'}"
-    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "att", secret_key="x")
+    settings = Settings(database_url=url, data_dir=DATA_DIR, attachments_dir=tmp / "att",
+                        secret_key="live-fixture-secret-0123456789")
     services = Services(settings)
     services.init_db()
-    with services.engine.begin() as conn:  # the PostgreSQL schema is shared with the other tests
-        conn.exec_driver_sql("DELETE FROM users")
     users = UserService(services.sessions)
     for name, role, agency in ACCOUNTS:
         users.add(name, PASSWORD, role, agency_code=agency)
     DemoFeed(services.queue, services.workflow, seed=3).backfill(60)
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"))
+    # One reverse proxy is trusted, so tests can speak from other client addresses (X-Forwarded-For);
+    # the Meta channel is on, so its webhook reads bodies (the request-size tests).
+    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"),
+               TRUSTED_PROXIES="1", META_APP_SECRET=META_APP_SECRET)
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
     base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
+    deadline = time.monotonic() + 120  # the server answering is the state waited for; this bounds a hang
+    while True:
         try:
-            urllib.request.urlopen(base + "/login", timeout=1)
+            urllib.request.urlopen(base + "/login", timeout=5)
             break
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError((tmp / "server.log").read_text())
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the live server did not answer: " + (tmp / "server.log").read_text())
             time.sleep(0.1)
     # This server runs no worker (its jobs would share the tests' database and locks); a thread writes the
     # heartbeat the worker would, so the wall shows its normal state. The banner is tested on its own.
@@ -100,6 +109,40 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
     proc.terminate()
     proc.wait(timeout=10)
     services.engine.dispose()
+    if _pg_schema:
+        _drop_pg_schema(url)
+
+
+def _schema_of(url: str) -> str:
+    return url.rsplit("search_path%3D", 1)[1].split("&", 1)[0]
+
+
+def _create_pg_schema(url: str) -> None:
+    from sqlalchemy import text
+
+    from domain.db import make_engine, migrate
+    from tests.conftest import TEST_DATABASE_URL
+
+    admin = make_engine(TEST_DATABASE_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {_schema_of(url)} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {_schema_of(url)}"))
+    admin.dispose()
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+
+
+def _drop_pg_schema(url: str) -> None:
+    from sqlalchemy import text
+
+    from domain.db import make_engine
+    from tests.conftest import TEST_DATABASE_URL
+
+    admin = make_engine(TEST_DATABASE_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {_schema_of(url)} CASCADE"))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -112,11 +155,43 @@ def browser(live):
         b.close()
 
 
+# Every wait is on the application's state (a selector, a text, a value); this bounds a wait that never
+# ends, it is never a pause. Long, because a busy CI machine may take seconds where a laptop takes none.
+STATE_TIMEOUT_MS = 30_000
+
+
+def new_context(browser, *, csp: bool = False, **options):
+    """A browser context with the state-wait bound. Playwright's `wait_for_function` evaluates its
+    predicate with eval, which the app's Content-Security-Policy forbids: contexts bypass the CSP unless
+    `csp=True` (the tests that check pages for CSP errors, which wait without eval)."""
+    context = browser.new_context(bypass_csp=not csp, **options)
+    context.set_default_timeout(STATE_TIMEOUT_MS)
+    return context
+
+
+def settled(page) -> None:
+    """Wait until Dash has rendered the page (its start-up "Loading..." is gone) and loaded every script."""
+    page.wait_for_load_state("load")
+    page.wait_for_selector("._dash-loading", state="detached")
+
+
+def until(check, what: str, timeout_s: float = STATE_TIMEOUT_MS / 1000):
+    """Poll `check()` (the database, a file, a process) until it returns something true; fail naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 class Page:
     """A logged-in browser tab that records console errors."""
 
-    def __init__(self, browser, base, user=None):
-        self.context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    def __init__(self, browser, base, user=None, *, csp: bool = False):
+        self.context = new_context(browser, csp=csp, viewport={"width": 1920, "height": 1080})
         self.page = self.context.new_page()
         self.base, self.errors = base, []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -126,11 +201,11 @@ class Page:
             self.page.fill("#login-username", user)
             self.page.fill("#login-password", PASSWORD)
             self.page.click("#login-submit")
-            self.page.wait_for_load_state("networkidle")
+            self.page.wait_for_url(lambda url: "/login" not in url)
 
     def open(self, path, ready):
         self.page.goto(self.base + path)
-        self.page.wait_for_selector(ready, timeout=10_000)
+        self.page.wait_for_selector(ready)
         return self.page
 
     def shot(self, name):

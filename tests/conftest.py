@@ -97,7 +97,7 @@ def clock():
 @pytest.fixture
 def settings(database_url, tmp_path):
     return Settings(database_url=database_url, data_dir=DATA_DIR, attachments_dir=tmp_path / "attachments",
-                    secret_key="test-secret")
+                    secret_key="test-secret-key-0123456789")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from domain.lifecycle import ValidationError
@@ -95,3 +95,69 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(users, servic
         locks = [e.after.get("locked_until") for e in s.scalars(select(Event).where(Event.type == "login_failed"))]
     assert reasons.count("locked") == 2 and sum(1 for x in locks if x) == 1
     assert users.authenticate("nobody", "guess") is None  # unknown names lock nothing and do not fail
+
+
+def test_every_change_that_must_end_the_sessions_moves_the_session_version(users, services):
+    """Logout (end_sessions), disabling, a new password and a new role each bump users.session_version,
+    which the web tier compares on every request (tests/test_web_sessions.py does it over HTTP)."""
+    account = users.add("sari", "a long password", "operator")
+    versions = [users.session_version(account.id)]
+    users.end_sessions("sari")
+    versions.append(users.session_version(account.id))
+    users.set_password("sari", "another long password")
+    versions.append(users.session_version(account.id))
+    users.set_role("sari", "agency_officer", agency_code="DLH")
+    versions.append(users.session_version(account.id))
+    assert versions == [0, 1, 2, 3]
+    assert users.authenticate("sari", "another long password").session_version == 3
+    users.set_active("sari", False)
+    assert users.session_version(account.id) is None  # a disabled account has no valid session at all
+    with services.sessions() as s:
+        kinds = [e.type for e in s.scalars(select(Event).where(Event.actor.in_(("sari", "admin"))).order_by(Event.id))]
+    assert kinds.count("logout") == 1 and "password_changed" in kinds and "user_role_changed" in kinds
+    with pytest.raises(ValidationError):
+        users.set_role("sari", "agency_officer")  # an officer needs an agency
+
+
+@pytest.mark.parametrize("username,password,field", [
+    (None, "a long password", "username"), ("", "x", "username"), ("budi", None, "password"),
+    ("a" * 65, "a long password", "username"), ("budi", "p" * 1025, "password"),
+    ("bu\x00di", "a long password", "username"), ("budi", "pass\nword", "password"),
+    ("%FF%FEbudi", "a long password", "username"), ("budi\ufffd", "a long password", "username"),
+])
+def test_malformed_login_input_is_refused_before_anything_is_written(users, services, username, password, field):
+    users.add("budi", "a long password", "operator")
+    with services.sessions() as s:
+        before = s.scalar(select(func.count()).select_from(Event))
+    with pytest.raises(ValidationError) as err:
+        users.authenticate(username, password, source="192.0.2.1")
+    assert err.value.field == field
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_users_role_command_changes_the_role_and_ends_the_sessions(settings, monkeypatch):
+    from dashboard.users_cli import users_cli
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    assert runner.invoke(users_cli, ["add", "gita", "--role", "operator"],
+                         env={"NEW_USER_PASSWORD": "a long password"}).exit_code == 0
+    moved = runner.invoke(users_cli, ["role", "gita", "--role", "agency_officer", "--agency", "DLH"])
+    assert moved.exit_code == 0 and "agency_officer of DLH" in moved.output
+    listed = runner.invoke(users_cli, ["list", "--json"]).output
+    assert '"role": "agency_officer"' in listed and '"agency": "DLH"' in listed
+    bad = runner.invoke(users_cli, ["role", "gita", "--role", "wizard"])
+    assert bad.exit_code == 1 and "role" in bad.output
+
+
+def test_a_lock_holds_for_the_address_that_caused_it_only(users, clock):
+    from domain.users import LOCK_AFTER, LOCK_FOR
+
+    users.add("wati", "a long password", "supervisor")
+    for _ in range(LOCK_AFTER):
+        assert users.authenticate("wati", "guess", source="203.0.113.5") is None
+    assert users.authenticate("wati", "a long password", source="203.0.113.5") is None
+    assert users.authenticate("wati", "a long password", source="10.20.0.7") is not None
+    clock.advance(seconds=LOCK_FOR.total_seconds() + 1)
+    assert users.authenticate("wati", "a long password", source="203.0.113.5") is not None

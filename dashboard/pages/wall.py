@@ -2,9 +2,16 @@
 
 One timer a second asks for the change token; the snapshot is recomputed only when the token moved
 (dashboard.queries.wall_snapshot), and unchanged parts are not re-sent, so nothing flickers.
-A client-side timer shows the WIB clock and a banner when no refresh has succeeded for 30 s.
+A client-side timer shows the WIB clock and a banner when no refresh has succeeded for
+WALL_STALE_SECONDS (30): since when, and that the wall is reconnecting. The wall reconnects by itself:
+the refresh timer keeps asking while the server is down, an answer refused for an ended session
+brings a fresh CSRF token (dashboard/auth.py), the kiosk is recognised by its cookie rather than a
+session (dashboard/kiosk.py), and assets/wall_recover.js reloads a page stuck past the banner once
+the server answers again.
 """
 from __future__ import annotations
+
+import os
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
@@ -33,7 +40,7 @@ def layout(kiosk: str | None = None, **_):
         dcc.Interval(id="wall-refresh", interval=1000),
         dcc.Interval(id="wall-tick", interval=1000),
         dcc.Store(id="wall-token"), dcc.Store(id="wall-heartbeat"), dcc.Store(id="wall-lang", data=lang()),
-        dcc.Store(id="wall-scale", data=1.0),
+        dcc.Store(id="wall-scale", data=1.0), dcc.Store(id="wall-stale-after", data=stale_seconds()),
         html.Div([html.Div("TANGERANG LIVE ROOM", className="wall-title"),
                   html.Div(id="wall-clock", className="wall-clock")], className="wall-head"),
         html.Div(t("stale"), id="wall-stale", className="stale hidden"),
@@ -48,6 +55,14 @@ def layout(kiosk: str | None = None, **_):
         html.Div([html.Div([html.H3(t("incidents")), html.Div(id="wall-incidents")], className="panel"),
                   html.Div([html.H3(t("ticker")), html.Div(id="ticker")], className="panel")], className="right"),
     ], className="wall", id="wall-root")
+
+
+def stale_seconds() -> float:
+    """After how long without a successful refresh the wall says its data is stale."""
+    try:
+        return max(1.0, float(os.environ.get("WALL_STALE_SECONDS", "30")))
+    except ValueError:
+        return 30.0
 
 
 OUTPUTS = [Output(tid, "children") for tid, _, _ in KPIS] + [
@@ -132,17 +147,30 @@ clientside_callback(
 
 clientside_callback(
     """
-    function(n, heartbeat, language) {
+    function(n, heartbeat, language, staleAfter) {
         const now = new Date();
-        const fmt = new Intl.DateTimeFormat(language === 'en' ? 'en-GB' : 'id-ID', {timeZone: 'Asia/Jakarta',
-            weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', second: '2-digit'});
+        const en = language === 'en';
+        const zone = {timeZone: 'Asia/Jakarta'};
+        const fmt = new Intl.DateTimeFormat(en ? 'en-GB' : 'id-ID', Object.assign({weekday: 'long', day: 'numeric',
+            month: 'long', hour: '2-digit', minute: '2-digit', second: '2-digit'}, zone));
         const ctx = window.dash_clientside.callback_context;
-        if (heartbeat && ctx.triggered.some(t => t.prop_id === 'wall-heartbeat.data')) { window.__wallLastOk = Date.now(); }
-        if (!window.__wallLastOk) { window.__wallLastOk = Date.now(); }
-        const stale = Date.now() - window.__wallLastOk > 30000;
-        return [fmt.format(now) + ' WIB', stale ? 'stale' : 'stale hidden'];
+        // kept in sessionStorage so that a reload during an outage does not hide the banner
+        const store = window.sessionStorage;
+        if (heartbeat && ctx.triggered.some(t => t.prop_id === 'wall-heartbeat.data')) {
+            store.setItem('wallLastOk', String(Date.now()));
+        }
+        let last = parseInt(store.getItem('wallLastOk') || '0', 10);
+        if (!last) { last = Date.now(); store.setItem('wallLastOk', String(last)); }
+        const stale = Date.now() - last > (staleAfter || 30) * 1000;
+        window.__wallStale = stale;
+        const since = new Intl.DateTimeFormat(en ? 'en-GB' : 'id-ID', Object.assign({hour: '2-digit', minute: '2-digit',
+            second: '2-digit'}, zone)).format(new Date(last));
+        const text = en ? 'DATA NOT UPDATING since ' + since + ' WIB: reconnecting to the server…'
+                        : 'DATA TIDAK TERBARUI sejak ' + since + ' WIB: menyambung kembali ke server…';
+        return [fmt.format(now) + ' WIB', stale ? 'stale' : 'stale hidden', text];
     }
     """,
-    Output("wall-clock", "children"), Output("wall-stale", "className"),
+    Output("wall-clock", "children"), Output("wall-stale", "className"), Output("wall-stale", "children"),
     Input("wall-tick", "n_intervals"), Input("wall-heartbeat", "data"), State("wall-lang", "data"),
+    State("wall-stale-after", "data"),
 )

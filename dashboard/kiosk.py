@@ -1,0 +1,59 @@
+"""The kiosk wall: a screen that shows /wall without a login, bound to KIOSK_TOKEN, not to a session.
+
+Setting a screen up: open `/wall?kiosk=TOKEN` once. The server answers with a long-lived cookie
+holding a fingerprint of the token (HMAC-SHA256 of a fixed label, keyed by the token; HttpOnly,
+SameSite=Strict, Secure under https) and a redirect to the clean `/wall`, so the token stays out of
+the address bar, of bookmarks and of later access-log lines (the one line that has it is redacted:
+dashboard/access_log.py).
+
+From then on every request of that screen is recognised by the cookie alone: no idle timeout, no
+session lifetime, and a server restart (even with a new SECRET_KEY) changes nothing. Changing
+KIOSK_TOKEN changes the fingerprint, so every screen set up with the old token is refused at its next
+request and shows the login page. With KIOSK_TOKEN unset there is no kiosk.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from urllib.parse import urlencode
+
+from flask import abort, redirect, request
+
+COOKIE = "tlr_kiosk"
+MAX_AGE = 400 * 86400  # the longest a browser keeps a cookie
+_LABEL = b"tangerang-live-room kiosk v1"
+
+
+def _token() -> str:
+    return os.environ.get("KIOSK_TOKEN", "")
+
+
+def fingerprint(token: str) -> str:
+    return hmac.new(token.encode(), _LABEL, hashlib.sha256).hexdigest()
+
+
+def recognised() -> bool:
+    """Whether the current request comes from a screen set up with the current KIOSK_TOKEN."""
+    token, cookie = _token(), request.cookies.get(COOKIE, "")
+    return bool(token and cookie) and hmac.compare_digest(cookie.encode(), fingerprint(token).encode())
+
+
+def enrol(secure: bool):
+    """For `/wall?kiosk=TOKEN`: the redirect to the clean URL that sets the kiosk cookie, or 403."""
+    token, given = _token(), request.args.get("kiosk", "")
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        abort(403)
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
+    response = redirect(request.path + ("?" + urlencode(rest) if rest else ""), code=303)
+    response.set_cookie(COOKIE, fingerprint(token), max_age=MAX_AGE, httponly=True, samesite="Strict",
+                        secure=secure, path="/")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def forget(response, secure: bool):
+    """Remove the kiosk cookie (logout on a screen that was a kiosk)."""
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict", secure=secure)
+    return response
