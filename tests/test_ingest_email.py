@@ -69,7 +69,7 @@ def test_mail_becomes_report_and_reply_is_threaded_by_smtp(channels, mail_config
     [outcome] = channels.email.poll()
     assert outcome.kind == "created"
     [report] = reports(services)
-    assert report.channel == "email" and report.external_id == "<citizen-1@example.org>"
+    assert report.channel == "email" and report.external_id == "<citizen-1@example.org> warga1@example.org"
     assert report.text.startswith("Laporan jalan rusak\n\nJalan rusak parah")
     assert channels.deliverer.deliver_due().sent == 1
     sent = [m for m in smtp.parsed() if m["To"] == "warga1@example.org"][-1]
