@@ -262,7 +262,7 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
     if handle and not handle_kind:
         handle_kind = "handle"
     return CitizenInfo(
-        name=name[:200] if name else None,
+        name=name.replace("\x00", "")[:200] if name else None,  # PostgreSQL text cannot hold NUL
         phone=phone,
         email=email,
         handle=handle,

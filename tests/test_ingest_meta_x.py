@@ -168,3 +168,19 @@ def test_x_poller_checkpoint_rate_limits_and_reply(services, clock):
         assert {r.status for r in receipts} == {"sent"}
         assert len(fake.matching("POST", "/2/tweets")) == s.scalar(
             select(func.count()).select_from(Message).where(Message.direction == "out"))
+
+
+def test_a_mention_that_cannot_be_handled_is_set_aside_and_the_mentions_behind_it_go_on(services):
+    page = mentions_page(["303", "302", "301"], "303")
+    page["data"][1]["author_id"] = "U2"
+    page["includes"]["users"] += ["not a user", {"id": "U2", "username": 12345}]  # hostile shapes from the API
+    with FakeProvider() as fake:
+        fake.on("GET", "/2/users/42/mentions", Reply(200, page), Reply(200, {"meta": {"result_count": 0}}))
+        channels = Channels(services, channel_config(x_bearer_token="B", x_user_id="42", x_api_base=fake.url))
+        assert [o.kind for o in channels.x.poll()] == ["created", "dead_letter", "created"]
+        with services.sessions() as s:
+            assert json.loads(s.get(Checkpoint, "x:mentions:42").value)["since_id"] == "303"
+            letter = s.scalar(select(DeadLetter))
+            assert letter.channel == "x" and letter.reason.startswith("could not be processed: AttributeError")
+        assert channels.x.poll() == []  # the poison mention is not fetched again
+        assert fake.matching("GET", "/2/users")[-1].query["since_id"] == "303"
