@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from imap_tools import MailBox, MailBoxUnencrypted
+from sqlalchemy import update
 
 from domain.clock import as_utc, isoformat, parse_timestamp
 from domain.models import Checkpoint, OutboxMessage
@@ -66,6 +67,8 @@ class EmailAdapter:
         parsed = parse_mail(raw, self.config.email_max_attachment_bytes,
                             self.channels.services.settings.attachments_dir)
         if parsed.automatic:
+            if parsed.bounced_ids:
+                self._bounced(parsed)
             return Outcome("dead_letter", dead_letter_id=inbox.dead_letter(
                 self.channel, raw, f"automatic message: {parsed.automatic}", headers, status="ignored"))
         uses = earlier_uses(inbox.sessions, parsed)
@@ -87,6 +90,17 @@ class EmailAdapter:
             join_open_report=False,
         )
         return handle(self.channels, msg)
+
+    def _bounced(self, parsed: ParsedMail) -> None:
+        """A delivery report on one of our replies: the citizen did not get it, say so on /ops."""
+        with self.channels.services.sessions.begin() as s:
+            rows = s.execute(update(OutboxMessage).where(
+                OutboxMessage.channel == "email", OutboxMessage.status == "sent",
+                OutboxMessage.provider_id.in_(parsed.bounced_ids)).values(
+                status="failed", delivery_status="bounced", last_error=f"bounced: {parsed.bounce_reason}"[:2000]))
+        if rows.rowcount:
+            log.warning("%s email repl%s bounced: %s", rows.rowcount, "y" if rows.rowcount == 1 else "ies",
+                        (parsed.bounce_reason or "")[:200])
 
     def _collision(self, raw: bytes, parsed: ParsedMail, uses: list[EarlierUse], headers: dict) -> Outcome:
         """The Message-ID of a stored mail on another mail: never taken for a duplicate (that would drop

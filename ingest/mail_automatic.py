@@ -12,10 +12,13 @@ the subject or body (a citizen may well write "undelivered" or "out of office"):
                bounces and machine mail: MAILER-DAEMON, postmaster, no-reply, bounces
 
 Automatic mail never becomes a report and is never answered (a bounce answered is a mail loop); it is
-kept as an "ignored" dead letter, so operators can still see that a reply bounced.
+kept as an "ignored" dead letter. A delivery report also names the message that bounced (its returned
+headers or copy): when that is one of our replies, the outbox row is marked failed with the reason, so
+the operators see on /ops that the citizen never got it.
 """
 from __future__ import annotations
 
+import email
 from email.message import Message as MimeMessage
 from typing import Iterable
 
@@ -69,3 +72,27 @@ def _header(msg: MimeMessage, name: str) -> str:
         return str(msg.get(name) or "")
     except Exception:  # noqa: BLE001 - a header that does not decode is no marker
         return ""
+
+
+def bounced(parts: Iterable[MimeMessage]) -> tuple[list[str], str | None]:
+    """The Message-IDs a delivery report returns (from its message/rfc822 copy or text/rfc822-headers part)
+    and what its per-recipient fields say went wrong (Status, Diagnostic-Code), if it is one."""
+    ids, problems, is_report = [], [], False
+    for part in parts:
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            is_report = True
+            blocks = part.get_payload() if isinstance(part.get_payload(), list) else []
+            for block in blocks[1:]:  # the first block is about the reporting MTA, the others per recipient
+                status, diagnostic = _header(block, "Status").strip(), " ".join(_header(block, "Diagnostic-Code").split())
+                recipient = _header(block, "Final-Recipient").split(";")[-1].strip()
+                if status or diagnostic:
+                    problems.append(" ".join(p for p in (recipient, status, diagnostic) if p)[:300])
+        elif ctype in ("message/rfc822", "message/global") and isinstance(part.get_payload(), list):
+            ids.append(_header(part.get_payload()[0], "Message-ID").strip())
+        elif ctype == "text/rfc822-headers":
+            payload = part.get_payload(decode=True) or b""
+            ids.append(_header(email.message_from_bytes(payload), "Message-ID").strip())
+    if not is_report:
+        return [], None
+    return [i for i in ids if i], "; ".join(problems) or "delivery failed"

@@ -21,7 +21,7 @@ from domain.clock import as_utc, isoformat
 from domain.intake import AttachmentInfo, IncomingReport, normalise_email
 from domain.lifecycle import ValidationError
 from ingest.base import Unusable, reply_route
-from ingest.mail_automatic import automatic_reason
+from ingest.mail_automatic import automatic_reason, bounced
 from ingest.media import store_bytes
 
 TICKET = re.compile(r"\b([A-Z]{2,5}-\d{4}-\d{6,9})\b")
@@ -46,6 +46,8 @@ class ParsedMail:
     automatic: str | None = None  # why it is automatic mail, if it is
     notes: list[str] = field(default_factory=list)
     content_key: str = ""  # the SHA-256 of the raw bytes
+    bounced_ids: tuple[str, ...] = ()  # a delivery report: the Message-IDs it returns
+    bounce_reason: str | None = None
 
     @property
     def command_text(self) -> str:
@@ -234,7 +236,8 @@ def parse_mail(raw: bytes, max_attachment_bytes: int, attachments_dir: Path) -> 
         message_id = None
     subject = _header_text(msg.get("Subject"))
     plain, html, attachments, notes, types = [], [], [], [], set()
-    for part in _parts(msg):
+    parts = list(_parts(msg))
+    for part in parts:
         ctype = part.get_content_type()
         types.add(ctype)
         if part.is_multipart():
@@ -256,6 +259,7 @@ def parse_mail(raw: bytes, max_attachment_bytes: int, attachments_dir: Path) -> 
             html.append(_decode(part))
     senders = [a for _, a in _addresses(msg, "From", "Sender", "Reply-To")]
     automatic = automatic_reason(msg, senders, types)
+    bounced_ids, bounce_reason = bounced(parts) if automatic else ([], None)
     if automatic is None:  # keep a person's files; automatic mail (a bounce's copy of our reply) is not stored
         attachments = [_store(attachments_dir, *a) for a in attachments]
     else:
@@ -266,7 +270,8 @@ def parse_mail(raw: bytes, max_attachment_bytes: int, attachments_dir: Path) -> 
         external_id=message_key(message_id, sender, raw), message_id=message_id, sender=sender,
         sender_name=(_header_text(name) or None), subject=subject, text=text.replace("\x00", ""),
         claimed_at=_claimed_at(msg), references=re.findall(r"<[^<>\s]+>", refs), attachments=tuple(attachments),
-        automatic=automatic, notes=notes, content_key=content_key(raw),
+        automatic=automatic, notes=notes, content_key=content_key(raw), bounced_ids=tuple(bounced_ids),
+        bounce_reason=bounce_reason,
     )
 
 

@@ -44,6 +44,9 @@ def earlier_uses(sessions, parsed: ParsedMail) -> list[EarlierUse]:
         messages = s.execute(select(Report.ticket, Message.external_id, Message.body)
                              .join(Report, Report.id == Message.report_id)
                              .where(Message.channel == "email", Message.direction == "in", message_match)).all()
+    exact = keys | ({parsed.message_id} if parsed.message_id else set())
+    reports = [r for r in reports if r[1] in exact or _sender_of(r[1], parsed)]  # SQLite's LIKE ignores case
+    messages = [m for m in messages if m[1] in exact or _sender_of(m[1], parsed)]
     uses = []
     for ticket, key, text, payload in reports:
         provider = (payload or {}).get("provider") if isinstance(payload, dict) else None

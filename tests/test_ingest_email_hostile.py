@@ -110,6 +110,7 @@ def test_a_reused_message_id_is_no_duplicate_but_a_dead_letter_with_the_reason(c
 def test_bounces_digests_and_auto_replies_are_kept_once_and_never_answered(channels, mail_config, services):
     deliver(mail_config, samples.plain("ack", "Jalan berlubang di Jl. Veteran, Tangerang."))
     channels.email.poll()
+    assert channels.deliverer.deliver_due().sent == 1  # our acknowledgement goes out, and bounces
     [report] = reports(services)
     with services.sessions() as s:
         our_id = s.scalar(select(OutboxMessage.payload)).get("message_id")
@@ -132,6 +133,10 @@ def test_bounces_digests_and_auto_replies_are_kept_once_and_never_answered(chann
             Message.report_id == report.id, Message.direction == "in")) == 0
         recipients = set(s.scalars(select(OutboxMessage.recipient)))
     assert len(reports(services)) == 2 and recipients == {"warga1@example.org", "warga.banjir@example.org"}
+    with services.sessions() as s:  # the bounce of our reply is on /ops: the citizen never got it
+        ack = s.scalar(select(OutboxMessage).where(OutboxMessage.recipient == "warga1@example.org"))
+    assert (ack.status, ack.delivery_status) == ("failed", "bounced")
+    assert ack.last_error.startswith("bounced: warga.lama@example.org 5.1.1 smtp; 550 5.1.1")
     reset_uidvalidity(channels, services)  # a mailbox read again stores no second copy
     channels.email.poll()
     assert len(letters(services)) == 6 and len(reports(services)) == 2
