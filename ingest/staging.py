@@ -182,8 +182,8 @@ class Drainer:
         for row in rows:
             try:
                 msg = adapter.message(parse_form(row.raw), row.received_at)
-            except Unusable:
-                continue  # dead-lettered on the full path, with its reason
+            except Exception:  # noqa: BLE001 - the full path dead-letters it, row by row, with its reason
+                continue
             if not any(rx.match(msg.text or "") for rx in (STATUS_COMMAND, REOPEN_COMMAND, RATING)):
                 parsed[row.id] = msg
         if not parsed:
