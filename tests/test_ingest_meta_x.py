@@ -14,6 +14,7 @@ from ingest.channels import Channels
 from ingest.deadletters import reprocess
 from tests.adapters.fake_providers import FakeProvider, Reply
 from tests.adapters.helpers import channel_config, ingest_app
+from tests.conftest import backend
 
 SECRET = "meta-app-secret"
 
@@ -122,6 +123,26 @@ def test_bad_event_is_dead_lettered_alone_and_reprocessed_after_a_fix(meta, serv
     assert count(services, Report) == 2
     with services.sessions() as s:
         assert s.get(DeadLetter, letter_id).report_id is not None
+
+
+def test_an_event_the_database_refuses_is_set_aside_and_the_events_after_it_are_handled(meta, services):
+    """PostgreSQL refuses a 400-character sender id (identities hold 320): that event alone is set aside;
+    before, the error stopped the whole staging inbox at this webhook, on every drain."""
+    client, channels, _ = meta
+    body = dm("m_first", "Lampu jalan mati di Jl. Perintis", sender="IGSID1")
+    body["entry"][0]["messaging"] += [dm("m_long", "Sampah menumpuk di Pasar Lama", sender="9" * 400)
+                                      ["entry"][0]["messaging"][0],
+                                      dm("m_last", "Banjir di Periuk", sender="IGSID3")["entry"][0]["messaging"][0]]
+    assert signed(client, body, drain=channels).status_code == 200
+    with services.sessions() as s:
+        made = set(s.scalars(select(Report.external_id)))
+        letters = s.scalars(select(DeadLetter)).all()
+        assert s.scalar(select(InboundMessage.state)) == "done"
+    assert {"m_first", "m_last"} <= made
+    if backend() == "postgresql":
+        [letter] = letters
+        assert "m_long" not in made and letter.reason.startswith("could not be processed: ")
+        assert b"m_long" in letter.raw and b"m_first" not in letter.raw  # the event alone, re-processable
 
 
 # ---------------------------------------------------------------- X
