@@ -68,7 +68,7 @@ class EmailAdapter:
                             self.channels.services.settings.attachments_dir)
         if parsed.automatic:
             if parsed.bounced_ids:
-                self._bounced(parsed)
+                self._bounced(parsed, self._received_at(headers))
             return Outcome("dead_letter", dead_letter_id=inbox.dead_letter(
                 self.channel, raw, f"automatic message: {parsed.automatic}", headers, status="ignored"))
         uses = earlier_uses(inbox.sessions, parsed)
@@ -91,11 +91,12 @@ class EmailAdapter:
         )
         return handle(self.channels, msg)
 
-    def _bounced(self, parsed: ParsedMail) -> None:
-        """A delivery report on one of our replies: the citizen did not get it, say so on /ops."""
+    def _bounced(self, parsed: ParsedMail, arrived: datetime) -> None:
+        """A delivery report on one of our replies: the citizen did not get it, say so on /ops (only for a
+        sending before the report arrived: an old bounce read again says nothing about a later retry)."""
         with self.channels.services.sessions.begin() as s:
             rows = s.execute(update(OutboxMessage).where(
-                OutboxMessage.channel == "email", OutboxMessage.status == "sent",
+                OutboxMessage.channel == "email", OutboxMessage.status == "sent", OutboxMessage.sent_at <= arrived,
                 OutboxMessage.provider_id.in_(parsed.bounced_ids)).values(
                 status="failed", delivery_status="bounced", last_error=f"bounced: {parsed.bounce_reason}"[:2000]))
         if rows.rowcount:
