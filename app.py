@@ -27,7 +27,7 @@ from domain.actors import SYSTEM
 from domain.clock import utcnow
 from domain.config import Settings
 from domain.db import make_engine, migrate, read_session_factory, session_factory
-from domain.intake import IncomingReport
+from domain.intake import IncomingReport, trusted_receipt
 from domain.lifecycle import DomainError
 from domain.queue import QueueService
 from domain.seed import seed
@@ -241,6 +241,8 @@ def submit(file: str = typer.Argument("-", help="JSON file with one report, or -
     services.init_db()
     try:
         incoming = IncomingReport.from_json(raw, max_bytes=services.settings.max_payload_bytes)
+        # The operator states when the control room received it: kept (SLA clocks start there), never the future.
+        incoming = trusted_receipt(incoming, services.queue.clock())
         result = services.queue.submit(incoming, SYSTEM)
     except DomainError as exc:
         _fail(str(exc))

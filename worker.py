@@ -8,6 +8,10 @@ session-level advisory lock (per database schema) or, on SQLite, an OS file lock
 the database file. Both die with their process, so when the active worker is killed a standby
 (`python app.py worker` started a second time) takes over within a second or two. On becoming active
 a worker first records what fell due while no worker ran (the SLA catch-up), then starts the jobs.
+
+A worker that does not get the lock says why, once per change: "standing by: another worker is active"
+when another worker holds it, "cannot reach the database" when the lock could not be asked for at all
+(PostgreSQL down, or the SQLite database cannot be opened); `ActiveWorker.state` says the same.
 """
 from __future__ import annotations
 
@@ -115,6 +119,7 @@ class PostgresWorkerLock:
         self.engine = make_engine(database_url, poolclass=NullPool)
         self.connection = None
         self.held = False
+        self.unreachable: str | None = None  # why the last try could not ask for the lock at all
 
     def try_acquire(self) -> bool:
         if self.held:  # advisory locks stack within a session: never take it twice
@@ -127,9 +132,10 @@ class PostgresWorkerLock:
                 {"cls": ADVISORY_LOCK_CLASS}).scalar()
             self.connection.commit()
         except Exception as exc:  # noqa: BLE001 - the database is away: stay on standby and retry
-            log.warning("cannot reach the database for the worker lock: %s", exc)
+            self.unreachable = _one_line(exc)
             self._drop()
             return False
+        self.unreachable = None
         self.held = bool(got)
         return self.held
 
@@ -168,14 +174,17 @@ class PostgresWorkerLock:
 
 
 class FileWorkerLock:
-    """An OS lock on a file (flock); the kernel frees it when the process dies."""
+    """An OS lock on a file (flock); the kernel frees it when the process dies. With `database_url`, the
+    lock is only taken while that database answers (a worker that cannot use its database must not
+    hold the lock a working one needs, and must say that the database, not another worker, is the cause)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, database_url: str | None = None):
         from filelock import FileLock
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(self.path), thread_local=False)
+        self.database_url = database_url
+        self.unreachable: str | None = None
 
     def try_acquire(self) -> bool:
         from filelock import Timeout
@@ -183,10 +192,38 @@ class FileWorkerLock:
         if self.lock.is_locked:
             return True
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.lock.acquire(timeout=0)
         except Timeout:
+            self.unreachable = None
             return False
+        except OSError as exc:  # the lock file's folder is not there or not writable
+            self.unreachable = _one_line(exc)
+            return False
+        problem = self._probe()
+        if problem is not None:
+            self.lock.release(force=True)
+            self.unreachable = problem
+            return False
+        self.unreachable = None
         return True
+
+    def _probe(self) -> str | None:
+        """None when the database answers, else why not."""
+        if not self.database_url:
+            return None
+        from domain.db import make_engine
+
+        try:
+            engine = make_engine(self.database_url, poolclass=NullPool)
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            finally:
+                engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - any failure to open the database
+            return _one_line(exc)
+        return None
 
     def still_held(self) -> bool:
         return self.lock.is_locked
@@ -202,8 +239,13 @@ def worker_lock_for(settings):
     if url.get_backend_name() == "postgresql":
         return PostgresWorkerLock(settings.database_url)
     if url.database and url.database != ":memory:":
-        return FileWorkerLock(Path(f"{url.database}.worker.lock"))
+        return FileWorkerLock(Path(f"{url.database}.worker.lock"), settings.database_url)
     return FileWorkerLock(Path(settings.data_dir) / "worker.lock")
+
+
+def _one_line(exc: BaseException) -> str:
+    text_ = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    return f"{type(getattr(exc, 'orig', None) or exc).__name__}: {text_}"[:300]
 
 
 # ---------------------------------------------------------------- the active worker
@@ -222,6 +264,7 @@ class ActiveWorker:
         self.stopping = threading.Event()
         self.active = threading.Event()
         self.activations = 0  # how many times this process became the active worker
+        self.state = "starting"  # active | standby (another worker holds the lock) | unreachable | stopped
         self.scheduler: BackgroundScheduler | None = None
         self._thread: threading.Thread | None = None
 
@@ -247,19 +290,26 @@ class ActiveWorker:
         return self.active.is_set()
 
     def run(self) -> None:
-        announced = False
+        announced = None  # the (state, reason) last logged: say it once per change, not every half second
         try:
             while not self.stopping.is_set():
                 if not self.lock.try_acquire():
-                    if not announced:
-                        log.info("worker %s standing by: another worker is active", os.getpid())
-                        announced = True
+                    problem = getattr(self.lock, "unreachable", None)
+                    self.state = "unreachable" if problem else "standby"
+                    if announced != (self.state, problem):
+                        if problem:
+                            log.warning("worker %s cannot reach the database (%s): not running the jobs, "
+                                        "trying again every %.1f s", os.getpid(), problem, self.poll_seconds)
+                        else:
+                            log.info("worker %s standing by: another worker is active", os.getpid())
+                        announced = (self.state, problem)
                     self.stopping.wait(self.poll_seconds)
                     continue
-                announced = False
+                announced = None
                 self._act()
         finally:
             self.lock.release()
+            self.state = "stopped"
             log.info("worker %s stopped", os.getpid())
 
     def _act(self) -> None:
@@ -270,6 +320,7 @@ class ActiveWorker:
             self.scheduler = build_job_scheduler(self.services, demo=self.demo)
             self.scheduler.start()
             self.activations += 1
+            self.state = "active"
             self.active.set()
             log.info("worker %s running the jobs (ready in %.2f s)", os.getpid(), time.monotonic() - started)
             while not self.stopping.wait(self.poll_seconds):

@@ -75,7 +75,9 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
         return {
             "ticket": report.ticket, "status": report.status, "kind": report.kind, "priority": report.priority,
             "category": report.category_code, "agency": report.agency_code, "channel": report.channel,
-            "text": report.text, "received": wib(report.received_at), "location_text": report.location_text,
+            "text": report.text, "received": wib(report.received_at), "claimed": (report.claimed_at.astimezone(WIB).strftime("%d/%m/%Y %H:%M")
+                                                     if report.claimed_at else ""),
+            "location_text": report.location_text,
             "lat": report.lat, "lon": report.lon, "kecamatan": report.kecamatan, "kelurahan": report.kelurahan_code,
             "citizen_name": citizen_name if role in ("admin", "operator", "supervisor") else None,
             "identities": identities, "history": history, "messages": messages, "attachments": attachments,

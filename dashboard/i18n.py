@@ -67,6 +67,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "incident_forward": ("Verifikasi & teruskan semua", "Verify & forward all"),
     "incident_close": ("Tutup peringatan", "Close the alert"),
     "ratings": ("Penilaian warga", "Citizen ratings"),
+    "claimed": ("waktu menurut pengirim", "time stated by the sender"),
     "worker_down": ("PEKERJA LATAR BERHENTI: pengingat SLA, kotak masuk dan balasan warga tidak berjalan",
                     "BACKGROUND WORKER STOPPED: SLA timers, inbox and citizen replies are not running"),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +50,17 @@ def make_engine(database_url: str, **kwargs) -> Engine:
     # scan) would stay in use as the table grows.
     connect_args = {"prepare_threshold": None, **kwargs.pop("connect_args", {})}
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """True when `error` says the database cannot be reached or used right now (no connection, the
+    server went away, a pool timeout, SQLite busy or locked): waiting and retrying helps. False for an
+    error of one statement (bad data, a constraint, a bug), which the same input raises again: the
+    message that caused it is poison and must be set aside, not retried forever."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                              sa_exc.DisconnectionError))
 
 
 def transaction_state(session: Session, key: str) -> dict:

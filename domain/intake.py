@@ -1,22 +1,29 @@
 """The normalised report every channel adapter produces, and its validation.
 
 `IncomingReport.from_dict` is the JSON contract of `python app.py submit` and of the adapters:
-    {"channel", "external_id", "text", "received_at",
+    {"channel", "external_id", "text", "received_at", "claimed_at",
      "citizen": {"name", "phone", "email", "handle"},
      "location": {"text", "lat", "lon"}, "kind", "category", "priority", "agency", "attachments": [...]}
 Bad input raises ValidationError naming the field; nothing is written.
+
+Two times: `received_at` is when the control room received the report, and every SLA clock starts
+there, so channel adapters set it from our own clock (the webhook's arrival, the poll, the mail
+server's delivery). `claimed_at` (optional) is the time the payload itself states (an email's Date:,
+a provider's or an API client's timestamp): anyone can write anything there, so it is kept for display
+only. Trusted internal sources that know the receipt time (the operator's CLI, the 112 call log) pass
+`received_at` through `trusted_receipt`, which refuses a time in the future.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
 
-from domain.clock import parse_timestamp
+from domain.clock import isoformat, parse_timestamp
 from domain.lifecycle import Kind, ValidationError
 
 CHANNELS = frozenset(
@@ -29,6 +36,7 @@ CHANNELS = frozenset(
 HANDLE_KINDS = {"instagram": "instagram", "facebook": "facebook", "x": "x"}
 PRIORITIES = ("P1", "P2", "P3", "P4")
 DEFAULT_REGION = "ID"
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of our clock a trusted source's receipt time may be
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class IncomingReport:
     text_raw: bytes | None = None
     is_demo: bool = False
     routing: dict[str, Any] | None = field(default=None, compare=False)
+    claimed_at: datetime | None = None  # the payload's own time, display only (see the module's docstring)
 
     @classmethod
     def from_json(cls, raw: bytes | str, *, max_bytes: int) -> "IncomingReport":
@@ -146,6 +155,13 @@ class IncomingReport:
             received_at = parse_timestamp(str(received))
         except ValueError:
             raise ValidationError("received_at", f"{received!r} is not an ISO 8601 timestamp") from None
+        claimed = data.get("claimed_at")
+        claimed_at = None
+        if claimed not in (None, ""):
+            try:
+                claimed_at = parse_timestamp(str(claimed))
+            except ValueError:
+                raise ValidationError("claimed_at", f"{claimed!r} is not an ISO 8601 timestamp") from None
         kind = _str(data, "kind")
         if kind is not None:
             kind = kind.upper()
@@ -171,13 +187,23 @@ class IncomingReport:
             raw_payload=data.get("raw_payload") if isinstance(data.get("raw_payload"), dict) else data,
             text_raw=text_raw,
             is_demo=bool(data.get("is_demo", False)),
+            claimed_at=claimed_at,
         )
 
 
 def _replace(report: IncomingReport, **changes) -> IncomingReport:
-    from dataclasses import replace
-
     return replace(report, **changes)
+
+
+def trusted_receipt(report: IncomingReport, now: datetime) -> IncomingReport:
+    """A trusted source's `received_at` (the operator's CLI, the 112 call log): the past is kept (the
+    control room did receive it then, and the SLA catch-up records what fell due since), a time up to
+    CLOCK_SKEW ahead is our clocks disagreeing (taken as now), anything later is refused: a report is
+    never received in the future, and its deadlines must not move there."""
+    if report.received_at > now + CLOCK_SKEW:
+        raise ValidationError("received_at", f"{isoformat(report.received_at)} is in the future "
+                                             f"(now {isoformat(now)})")
+    return replace(report, received_at=now) if report.received_at > now else report
 
 
 def _str(data: dict, key: str, *, required: bool = False, prefix: str = "") -> str | None:
@@ -236,7 +262,7 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
     if handle and not handle_kind:
         handle_kind = "handle"
     return CitizenInfo(
-        name=name[:200] if name else None,
+        name=name.replace("\x00", "")[:200] if name else None,  # PostgreSQL text cannot hold NUL
         phone=phone,
         email=email,
         handle=handle,

@@ -174,7 +174,9 @@ class Report(Base):
     raw_payload: Mapped[Optional[dict[str, Any]]]
     citizen_id: Mapped[Optional[int]] = mapped_column(ForeignKey("citizens.id"), index=True)
     sla_policy_set: Mapped[str] = mapped_column(String(32), default="default")
-    received_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)  # when the control room received it: SLA clocks
+    # The time the channel's payload claims (an email's Date:, a provider's timestamp): display only (0012).
+    claimed_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     verified_at: Mapped[Optional[datetime]]
@@ -356,18 +358,21 @@ class OutboxMessage(Base):
 
 
 class DeadLetter(Base):
-    """A payload that could not become a report, kept byte for byte with the reason."""
+    """A payload that could not become a report, kept byte for byte with the reason, once per source
+    message (`source_key`, the SHA-256 of the bytes: a mailbox read again stores nothing new; 0012)."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("channel", "source_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(32), index=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[Optional[dict[str, Any]]]
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | reprocessed | discarded
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | ignored | reprocessed | discarded
     report_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reports.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    source_key: Mapped[Optional[str]] = mapped_column(String(80))
 
 
 class Checkpoint(Base):

@@ -189,7 +189,7 @@ class QueueService:
                 lon=loc.lon if loc else None, kelurahan_code=d["kelurahan_code"], kecamatan=d["kecamatan"],
                 raw_payload=item.raw_payload, citizen_id=citizen_id,
                 sla_policy_set=self.sla.policy_set_for(item.channel), received_at=item.received_at,
-                created_at=now, updated_at=now, transfer_count=0, needs_supervisor=False,
+                claimed_at=item.claimed_at, created_at=now, updated_at=now, transfer_count=0, needs_supervisor=False,
                 routing=d["routing"], is_demo=item.is_demo,
             ))
         # Plain executemany (RETURNING in parameter order is row by row on SQLite); tickets map ids back.

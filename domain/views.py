@@ -18,6 +18,7 @@ def report_to_dict(report: Report, *, include_citizen: bool = True) -> dict:
         "external_id": report.external_id,
         "text": report.text,
         "received_at": isoformat(report.received_at),
+        "claimed_at": isoformat(report.claimed_at),  # what the payload said (display only)
         "location": {
             "text": report.location_text, "lat": report.lat, "lon": report.lon,
             "kelurahan_code": report.kelurahan_code, "kecamatan": report.kecamatan,

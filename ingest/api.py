@@ -7,7 +7,9 @@ Authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`, one key per
 same ticket with 200 instead of 201.
 
 JSON fields: text*, client_report_id*, received_at, citizen {name, phone, email},
-location {text, lat, lon}, category (our code), attachments are the uploaded photos.
+location {text, lat, lon}, category (our code), attachments are the uploaded photos. The client's
+`received_at` (when the citizen pressed "send" in the app, by the phone's clock) is kept as the
+report's `claimed_at`, for display; SLA clocks start when the platform received the request.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import hmac
 import json
 import logging
 
-from domain.clock import isoformat
+from domain.clock import isoformat, parse_timestamp
 from domain.intake import IncomingReport
 from domain.lifecycle import DomainError, ValidationError
 from domain.views import report_to_dict
@@ -99,9 +101,15 @@ class AppApi:
             reply = ("whatsapp", f"whatsapp:{citizen['phone']}")
         elif citizen and citizen.get("email"):
             reply = ("email", citizen["email"])
+        claimed = data.get("received_at")
+        if claimed not in (None, ""):
+            try:
+                claimed = isoformat(parse_timestamp(str(claimed)))
+            except ValueError:
+                raise ValidationError("received_at", f"{claimed!r} is not an ISO 8601 timestamp") from None
         report = {
             "channel": client.channel, "external_id": f"{client.name}:{key}"[:200], "text": data.get("text"),
-            "received_at": data.get("received_at") or isoformat(self.channels.clock()),
+            "received_at": isoformat(self.channels.clock()), "claimed_at": claimed,
             "citizen": citizen, "location": data.get("location"), "category": data.get("category"),
             "attachments": attachments,
             "raw_payload": {"provider": {"client": client.name, **{k: v for k, v in data.items() if k != "citizen"}}},

@@ -8,13 +8,21 @@ An adapter does two things:
 
 Where a reply goes is decided when the report arrives: adapters put `reply_route(...)` into the
 report's raw payload under "reply", and the outbox reads it back (ingest/notify.py).
+
+Every poller and drain isolates a poison message the same way (`set_aside`): whatever handling one
+message raises, it becomes a dead letter with the reason and the next message is handled; only an
+unreachable database stops the batch (nothing could be stored; the same message is tried again later).
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
+from domain.db import database_unreachable
 from domain.intake import IncomingReport
 from domain.models import OutboxMessage, Report
+
+_log = logging.getLogger("ingest")
 
 
 class Unusable(Exception):
@@ -43,6 +51,21 @@ class ChannelAdapter(Protocol):
 class Sender(Protocol):
     def send(self, message: OutboxMessage) -> str:
         """Deliver one outbox message; return the provider's message id."""
+
+
+def set_aside(inbox, channel: str, raw: bytes, error: Exception, headers: dict | None = None, *,
+              log: logging.Logger | None = None) -> int:
+    """Keep a message whose handling raised `error` as a dead letter with the reason; returns its id.
+    Unusable is the adapter's own refusal (its text is the reason); any other error is a message the
+    code cannot handle, logged with its traceback. Raises `error` again when the database is
+    unreachable: then nothing can be stored, and the caller must stop and retry the message later."""
+    if isinstance(error, Unusable):
+        return inbox.dead_letter(channel, raw, str(error), headers)
+    if database_unreachable(error):
+        raise error
+    (log or _log).error("%s message set aside as a dead letter: %s: %s", channel, type(error).__name__,
+                        str(error)[:200], exc_info=error)
+    return inbox.dead_letter(channel, raw, f"could not be processed: {type(error).__name__}: {error}", headers)
 
 
 def reply_route(channel: str, to: str, **thread: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ a citizen command (STATUS, BUKA, a 1-5 rating), or a dead letter. Idempotent per
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -128,25 +129,35 @@ class Inbox:
 
     # ------------------------------------------------------------ dead letters
     def dead_letter(self, channel: str, raw: bytes, reason: str, headers: dict | None = None,
-                    session=None, received_at=None) -> int:
-        """Keep a payload that could not become a report, byte for byte (once per identical payload);
-        inside the caller's transaction when `session` is given."""
+                    session=None, received_at=None, status: str = "open") -> int:
+        """Keep a payload that could not become a report, byte for byte, once per source message (its
+        SHA-256: the same message read again, even after a UIDVALIDITY change, returns the stored letter);
+        inside the caller's transaction when `session` is given. `status` "ignored" is for automatic mail."""
         if session is not None:
-            return self._dead_letter(session, channel, raw, reason, headers, received_at or self.clock())
-        with self.sessions.begin() as s:
-            return self._dead_letter(s, channel, raw, reason, headers, received_at or self.clock())
+            return self._dead_letter(session, channel, raw, reason, headers, received_at or self.clock(), status)
+        for attempt in range(2):
+            try:
+                with self.sessions.begin() as s:
+                    return self._dead_letter(s, channel, raw, reason, headers, received_at or self.clock(), status)
+            except IntegrityError:  # stored by a concurrent writer a moment ago: read it
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
-    def _dead_letter(s, channel: str, raw: bytes, reason: str, headers: dict | None, now) -> int:
-        existing = s.scalar(select(DeadLetter.id).where(
-            DeadLetter.channel == channel, DeadLetter.status == "open", DeadLetter.raw == raw).limit(1))
+    def _dead_letter(s, channel: str, raw: bytes, reason: str, headers: dict | None, now, status: str) -> int:
+        key = "sha256:" + hashlib.sha256(raw).hexdigest()
+        reason = reason.replace("\x00", "")[:2000]
+        existing = s.scalar(select(DeadLetter).where(DeadLetter.channel == channel, DeadLetter.source_key == key))
         if existing is not None:
-            return existing
-        row = DeadLetter(channel=channel, received_at=now, reason=reason[:2000], raw=raw,
-                         headers=headers or {}, status="open", attempts=0)
+            if existing.status in ("open", "retrying"):
+                existing.reason = reason  # the newest reason (a re-processing after a fix may change it)
+            return existing.id
+        row = DeadLetter(channel=channel, received_at=now, reason=reason, raw=raw, headers=headers or {},
+                         status=status, attempts=0, source_key=key)
         s.add(row)
         s.flush()
-        log.warning("dead letter %s on %s: %s", row.id, channel, reason[:200])
+        log.warning("dead letter %s on %s (%s): %s", row.id, channel, status, reason[:200])
         return row.id
 
 

@@ -6,8 +6,10 @@
 Ingested: page/Instagram messages (`entry[].messaging[]`, key = message.mid), Facebook page comments
 (`changes[]` field "feed", item "comment", key = comment_id), Instagram comments (field "comments",
 key = id) and mentions (field "mentions", key = comment_id or media_id). Echoes of our own messages,
-delivery and read receipts are skipped. An event that cannot become a report is dead-lettered alone,
-wrapped as a one-event payload so it can be re-processed through the same path.
+delivery and read receipts are skipped. An event that cannot become a report, or whose handling raises,
+is dead-lettered alone (wrapped as a one-event payload so it can be re-processed through the same path)
+and the events after it in the same webhook are still handled. A report's received time is when the
+webhook arrived (the staging inbox's row); the event's own timestamp is kept as `claimed_at`.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from domain.clock import UTC, isoformat
 from domain.intake import AttachmentInfo, IncomingReport
 from domain.lifecycle import ValidationError
 from domain.models import OutboxMessage
-from ingest.base import DeliveryError, Unusable, http_error, reply_route
+from ingest.base import DeliveryError, Unusable, http_error, reply_route, set_aside
 from ingest.conversation import InboundMessage, handle
 from ingest.inbox import Outcome
 
@@ -61,8 +63,10 @@ class MetaAdapter:
         return hmac.compare_digest(expected, header[len("sha256="):].strip().lower())
 
     # ------------------------------------------------------------ events
-    def inbound(self, raw: bytes, headers: dict | None = None) -> list[Outcome]:
+    def inbound(self, raw: bytes, headers: dict | None = None, received_at: datetime | None = None) -> list[Outcome]:
+        """Every event of one webhook; `received_at` is when the webhook arrived (default: now)."""
         inbox = self.channels.inbox
+        received_at = received_at or self.channels.clock()
         try:
             body = json.loads(raw)
             if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
@@ -82,19 +86,26 @@ class MetaAdapter:
             events += [("changes", c) for c in entry.get("changes") or []]
             for kind, event in events:
                 try:
-                    msg = self._message(channel, kind, event, entry)
+                    msg = self._message(channel, kind, event, entry, received_at)
                     if msg is not None:
                         outcomes.append(handle(self.channels, msg))
-                except (Unusable, ValidationError, TypeError, AttributeError, KeyError) as exc:
+                except Exception as exc:  # noqa: BLE001 - one event must not stop the others (set_aside)
                     wrapped = {"id": entry.get("id"), "time": entry.get("time"), kind: [event]}
-                    outcomes.append(self._dead(channel, obj, wrapped, str(exc) or type(exc).__name__, headers))
+                    if isinstance(exc, (ValidationError, TypeError, AttributeError, KeyError)):
+                        exc = Unusable(str(exc) or type(exc).__name__)  # a payload not shaped as documented
+                    outcomes.append(self._dead(channel, obj, wrapped, exc, headers))
         return outcomes
 
-    def _dead(self, channel, obj, entry, reason, headers) -> Outcome:
-        raw = json.dumps({"object": obj, "entry": [entry]}, ensure_ascii=False, sort_keys=True).encode()
-        return Outcome("dead_letter", dead_letter_id=self.channels.inbox.dead_letter(channel, raw, reason, headers))
+    def _dead(self, channel, obj, entry, error, headers) -> Outcome:
+        raw = json.dumps({"object": obj, "entry": [entry]}, ensure_ascii=False, sort_keys=True,
+                         default=str).encode()
+        if isinstance(error, str):
+            error = Unusable(error)
+        return Outcome("dead_letter", dead_letter_id=set_aside(self.channels.inbox, channel, raw, error, headers,
+                                                               log=log))
 
-    def _message(self, channel: str, kind: str, event: dict, entry: dict) -> InboundMessage | None:
+    def _message(self, channel: str, kind: str, event: dict, entry: dict,
+                 received_at: datetime) -> InboundMessage | None:
         if not isinstance(event, dict):
             raise Unusable(f"{kind} event is not an object")
         if kind == "messaging":
@@ -115,7 +126,7 @@ class MetaAdapter:
                 if isinstance(a, dict) and isinstance(a.get("payload"), dict) and a["payload"].get("url"))
             route = reply_route(channel, sender, kind="dm")
             return self._inbound(channel, mid, sender, None, text, event.get("timestamp"), route, attachments,
-                                 {"entry_id": entry.get("id"), "messaging": event})
+                                 {"entry_id": entry.get("id"), "messaging": event}, received_at)
         field, value = event.get("field"), event.get("value")
         if not isinstance(value, dict):
             raise Unusable("change without a value object")
@@ -131,7 +142,7 @@ class MetaAdapter:
             route = reply_route(channel, comment_id, kind="comment")
             return self._inbound(channel, comment_id, str(sender.get("id") or ""), sender.get("name"),
                                  value.get("message") or "", value.get("created_time"), route, (),
-                                 {"entry_id": entry.get("id"), "change": event})
+                                 {"entry_id": entry.get("id"), "change": event}, received_at)
         if field == "comments":
             sender = value.get("from") or {}
             comment_id = str(value.get("id") or "")
@@ -140,7 +151,7 @@ class MetaAdapter:
             route = reply_route(channel, comment_id, kind="comment")
             return self._inbound(channel, comment_id, str(sender.get("id") or ""), sender.get("username"),
                                  value.get("text") or "", entry.get("time"), route, (),
-                                 {"entry_id": entry.get("id"), "change": event})
+                                 {"entry_id": entry.get("id"), "change": event}, received_at)
         if field == "mentions":
             key = str(value.get("comment_id") or value.get("media_id") or "")
             if not key:
@@ -148,17 +159,18 @@ class MetaAdapter:
             text = f"Akun kota disebut di Instagram (media {value.get('media_id')}, komentar {value.get('comment_id')})"
             route = reply_route(channel, key, kind="comment") if value.get("comment_id") else {}
             return self._inbound(channel, key, "", None, text, entry.get("time"), route, (),
-                                 {"entry_id": entry.get("id"), "change": event})
+                                 {"entry_id": entry.get("id"), "change": event}, received_at)
         return None
 
-    def _inbound(self, channel, external_id, sender_id, name, text, timestamp, route, attachments, provider):
+    def _inbound(self, channel, external_id, sender_id, name, text, timestamp, route, attachments, provider,
+                 received_at):
         if not isinstance(text, str):
             raise Unusable("text is not a string")
 
         def build() -> IncomingReport:
             data = {
                 "channel": channel, "external_id": external_id[:200], "text": text,
-                "received_at": _time(timestamp) or isoformat(self.channels.clock()),
+                "received_at": isoformat(received_at), "claimed_at": _time(timestamp),
                 "citizen": {"handle": sender_id, "name": name} if sender_id else None,
                 "attachments": [a.__dict__ for a in attachments],
                 "raw_payload": {"provider": provider, **({"reply": route} if route else {})},

@@ -14,8 +14,11 @@ duplicate. So a crash anywhere re-processes only rows whose mark did not commit,
 
 Rows of one citizen keep their order: a message from a citizen whose new report is still waiting in the
 batch's submit_many sends that batch first, so a follow-up joins the report instead of opening another.
-A row whose processing raises (a bug, not the database) is retried on the next drains and dead-lettered
-after `max_attempts`; a database error stops the drain until the next tick, leaving the rows pending.
+A row whose processing raises (a bug, bad data the database refuses, a parser limit: anything but an
+unreachable database) is retried on the next drains, while the rows behind it go on, and dead-lettered with
+the reason after `max_attempts`; an unreachable database (domain/db.py: database_unreachable) stops the
+drain until the next tick, leaving the rows pending. A report's received time is the moment its webhook
+arrived (the staged row's received_at); a time the payload carries is only its `claimed_at`.
 """
 from __future__ import annotations
 
@@ -28,8 +31,7 @@ from typing import Callable
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
-
+from domain.db import database_unreachable
 from domain.intake import IncomingReport
 from domain.models import CitizenIdentity, InboundMessage, Message, Report
 from ingest.base import Unusable
@@ -162,13 +164,13 @@ class Drainer:
                 if row.channel == "whatsapp":
                     self._whatsapp(row, waiting, waiting_identities, stats, plainly_new.get(row.id))
                 elif row.channel == "meta":
-                    outcomes = self.channels.meta.inbound(row.raw, row.headers)
+                    outcomes = self.channels.meta.inbound(row.raw, row.headers, received_at=row.received_at)
                     self._done(row, _summary(outcomes), stats)
                 else:
                     self._dead(row, f"no drain for channel {row.channel!r}", stats)
-            except SQLAlchemyError:
-                raise  # the database is away: everything not committed stays pending
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the city's inbox
+                if database_unreachable(exc):
+                    raise  # the database is away: everything not committed stays pending
                 self._failed(row, exc, stats)
         self._submit(waiting, waiting_identities, stats)
 
@@ -180,8 +182,8 @@ class Drainer:
         for row in rows:
             try:
                 msg = adapter.message(parse_form(row.raw), row.received_at)
-            except Unusable:
-                continue  # dead-lettered on the full path, with its reason
+            except Exception:  # noqa: BLE001 - the full path dead-letters it, row by row, with its reason
+                continue
             if not any(rx.match(msg.text or "") for rx in (STATUS_COMMAND, REOPEN_COMMAND, RATING)):
                 parsed[row.id] = msg
         if not parsed:
@@ -240,16 +242,16 @@ class Drainer:
         try:
             results = self.queue.submit_many([inc for _, inc in items], before_commit=mark)
             pairs = list(zip(items, results))
-        except SQLAlchemyError:
-            raise
-        except Exception:  # noqa: BLE001 - find the item that is refused, keep the others
+        except Exception as exc:  # noqa: BLE001 - find the item that is refused, keep the others
+            if database_unreachable(exc):
+                raise
             pairs = []
             for row, incoming in items:
                 try:
                     pairs.append(((row, incoming), self.queue.submit_many([incoming], before_commit=mark)[0]))
-                except SQLAlchemyError:
-                    raise
                 except Exception as exc:  # noqa: BLE001
+                    if database_unreachable(exc):
+                        raise
                     self._failed(row, exc, stats)
         for (row, _), result in pairs:
             if result.created:

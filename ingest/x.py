@@ -3,7 +3,10 @@
     GET  {X_API_BASE}/2/users/{X_USER_ID}/mentions?since_id=...   (app bearer token)
     POST {X_API_BASE}/2/tweets {"text", "reply": {"in_reply_to_tweet_id"}}   (user-context token)
 
-The `since_id` checkpoint moves to the newest id only after every mention of the run is committed.
+The `since_id` checkpoint moves to the newest id only after every mention of the run is committed. A
+mention whose handling raises is dead-lettered with the reason (ingest/base.py: set_aside) and the run
+goes on; only an unreachable database stops it. A report's received time is when the poll fetched it;
+the tweet's created_at is kept as `claimed_at`.
 Rate limits: when x-rate-limit-remaining reaches 0 (or on 429) the poller sleeps until
 x-rate-limit-reset, remembered in the checkpoint so a restarted worker waits too.
 """
@@ -18,7 +21,7 @@ from domain.clock import isoformat, parse_timestamp
 from domain.intake import IncomingReport
 from domain.lifecycle import ValidationError
 from domain.models import Checkpoint, OutboxMessage
-from ingest.base import DeliveryError, Unusable, http_error, reply_route
+from ingest.base import DeliveryError, Unusable, http_error, reply_route, set_aside
 from ingest.conversation import InboundMessage, handle
 from ingest.inbox import Outcome
 
@@ -80,11 +83,18 @@ class XAdapter:
                 if response.status_code != 429:
                     log.warning("X mentions: HTTP %s %s", response.status_code, response.text[:200])
                 break
-            body = response.json()
-            users = {u.get("id"): u for u in (body.get("includes") or {}).get("users") or []}
-            for tweet in body.get("data") or []:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                log.warning("X mentions: the answer is not a JSON object: %s", response.text[:200])
+                break
+            includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
+            users = {str(u.get("id")): u for u in includes.get("users") or [] if isinstance(u, dict)}
+            for tweet in body.get("data") if isinstance(body.get("data"), list) else []:
                 outcomes.append(self._ingest(tweet, users))
-            meta = body.get("meta") or {}
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             if newest is None:
                 newest = meta.get("newest_id")
             token = meta.get("next_token")
@@ -95,11 +105,12 @@ class XAdapter:
         return outcomes
 
     def _ingest(self, tweet: dict, users: dict) -> Outcome:
-        raw = json.dumps({"data": tweet, "users": users}, ensure_ascii=False, sort_keys=True).encode()
+        raw = json.dumps({"data": tweet, "users": users}, ensure_ascii=False, sort_keys=True, default=str).encode()
+        received_at = self.channels.clock()
         try:
             if not isinstance(tweet, dict) or not tweet.get("id"):
                 raise Unusable("tweet without id")
-            author = users.get(tweet.get("author_id")) or {}
+            author = users.get(str(tweet.get("author_id"))) or {}
             username = author.get("username") or tweet.get("author_id") or ""
             text = tweet.get("text") or ""
             if not isinstance(text, str):
@@ -108,11 +119,11 @@ class XAdapter:
 
             def build() -> IncomingReport:
                 try:
-                    received = isoformat(parse_timestamp(tweet["created_at"])) if tweet.get("created_at") else None
+                    claimed = isoformat(parse_timestamp(str(tweet["created_at"]))) if tweet.get("created_at") else None
                 except ValueError:
-                    received = None
+                    claimed = None
                 data = {"channel": "x", "external_id": str(tweet["id"]), "text": text,
-                        "received_at": received or isoformat(self.channels.clock()),
+                        "received_at": isoformat(received_at), "claimed_at": claimed,
                         "citizen": {"handle": username, "name": author.get("name")} if username else None,
                         "raw_payload": {"provider": {"tweet": tweet, "author": author}, "reply": route}}
                 try:
@@ -125,8 +136,8 @@ class XAdapter:
                                  author=username or None, text=text, reply=route, build_report=build,
                                  join_open_report=False)
             return handle(self.channels, msg)
-        except Unusable as exc:
-            return Outcome("dead_letter", dead_letter_id=self.channels.inbox.dead_letter("x", raw, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one mention must not stop the others
+            return Outcome("dead_letter", dead_letter_id=set_aside(self.channels.inbox, "x", raw, exc, log=log))
 
     def reprocess(self, raw: bytes, headers: dict) -> Outcome:
         body = json.loads(raw)

@@ -305,6 +305,21 @@ def test_operator_verifies_the_selected_report_with_the_v_key(browser, live):
         tab.close()
 
 
+def test_the_operator_sees_the_senders_claimed_time_beside_the_received_time(browser, live):
+    report = _submit(live["services"], "pohon tumbang menutup jalan di depan kantor kelurahan",
+                     claimed_at="2005-03-01T09:00:00+07:00")  # an email whose Date: says 2005
+    tab = Page(browser, live["base"], "op1")
+    try:
+        page = tab.open("/operator", "#operator-queue-table")
+        page.locator(f"#operator-queue-table tr:has-text('{report.ticket}') button").click()
+        page.wait_for_selector(f"#operator-detail >> text={report.ticket}")
+        claimed = page.wait_for_selector("#operator-claimed").inner_text()
+        assert "01/03/2005 09:00 WIB" in claimed and "menurut pengirim" in claimed
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
 def _png() -> bytes:
     import struct
     import zlib

@@ -62,6 +62,7 @@ def test_submit_from_file(run, tmp_path):
     (json.dumps(dict(REPORT, text="")).encode(), "text"),
     (json.dumps(dict(REPORT, category="NOPE")).encode(), "category"),
     (json.dumps(dict(REPORT, location={"lat": -91, "lon": 0})).encode(), "location.lat"),
+    (json.dumps(dict(REPORT, received_at="2099-01-01T09:00:00+07:00")).encode(), "received_at"),  # the future
 ])
 def test_errors_are_one_line_and_nonzero(run, payload, field):
     out = run("submit", "-", stdin=payload)

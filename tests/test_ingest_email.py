@@ -5,63 +5,18 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
-from imap_tools import MailBoxUnencrypted
 from sqlalchemy import func, select
 
 from domain.models import Attachment, Checkpoint, DeadLetter, Message, OutboxMessage, Report
 from ingest.channels import Channels
 from ingest.config import ChannelConfig
 from tests.adapters import email_samples as samples
-from tests.adapters.peers import PASSWORD, dovecot_available, start_dovecot, start_smtp_sink
-from tests.conftest import require_peer
+from tests.adapters.mailbox import channels, deliver, dovecot, mail_config, reports, smtp  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def dovecot():
-    require_peer(dovecot_available(), "Dovecot (dovecot-imapd) is not installed; run scripts/install-test-peers.sh")
-    server = start_dovecot(Path(tempfile.mkdtemp(prefix="tlr-dovecot-", dir="/tmp")))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    sink = start_smtp_sink()
-    yield sink
-    sink.controller.stop()
-
-
-@pytest.fixture
-def mail_config(dovecot, smtp):
-    user = f"laporan-{uuid.uuid4().hex[:8]}"
-    return ChannelConfig(public_base_url="https://laksa.example.go.id", imap_host="127.0.0.1",
-                         imap_port=dovecot.port, imap_ssl=False, imap_user=user, imap_password=PASSWORD,
-                         imap_batch=50, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
-                         email_from="Tangerang Live Room <laporan@tangerangkota.go.id>",
-                         email_max_attachment_bytes=50_000)
-
-
-@pytest.fixture
-def channels(services, mail_config):
-    return Channels(services, mail_config)
-
-
-def deliver(config: ChannelConfig, *messages: bytes) -> None:
-    with MailBoxUnencrypted(config.imap_host, config.imap_port).login(config.imap_user, config.imap_password) as mb:
-        for raw in messages:
-            mb.append(raw, "INBOX")
-
-
-def reports(services) -> list[Report]:
-    with services.sessions() as s:
-        return list(s.scalars(select(Report).order_by(Report.id)))
 
 
 def test_mail_becomes_report_and_reply_is_threaded_by_smtp(channels, mail_config, services, smtp):
@@ -69,7 +24,7 @@ def test_mail_becomes_report_and_reply_is_threaded_by_smtp(channels, mail_config
     [outcome] = channels.email.poll()
     assert outcome.kind == "created"
     [report] = reports(services)
-    assert report.channel == "email" and report.external_id == "<citizen-1@example.org>"
+    assert report.channel == "email" and report.external_id == "<citizen-1@example.org> warga1@example.org"
     assert report.text.startswith("Laporan jalan rusak\n\nJalan rusak parah")
     assert channels.deliverer.deliver_due().sent == 1
     sent = [m for m in smtp.parsed() if m["To"] == "warga1@example.org"][-1]

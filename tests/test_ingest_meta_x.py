@@ -14,6 +14,7 @@ from ingest.channels import Channels
 from ingest.deadletters import reprocess
 from tests.adapters.fake_providers import FakeProvider, Reply
 from tests.adapters.helpers import channel_config, ingest_app
+from tests.conftest import backend
 
 SECRET = "meta-app-secret"
 
@@ -124,6 +125,26 @@ def test_bad_event_is_dead_lettered_alone_and_reprocessed_after_a_fix(meta, serv
         assert s.get(DeadLetter, letter_id).report_id is not None
 
 
+def test_an_event_the_database_refuses_is_set_aside_and_the_events_after_it_are_handled(meta, services):
+    """PostgreSQL refuses a 400-character sender id (identities hold 320): that event alone is set aside;
+    before, the error stopped the whole staging inbox at this webhook, on every drain."""
+    client, channels, _ = meta
+    body = dm("m_first", "Lampu jalan mati di Jl. Perintis", sender="IGSID1")
+    body["entry"][0]["messaging"] += [dm("m_long", "Sampah menumpuk di Pasar Lama", sender="9" * 400)
+                                      ["entry"][0]["messaging"][0],
+                                      dm("m_last", "Banjir di Periuk", sender="IGSID3")["entry"][0]["messaging"][0]]
+    assert signed(client, body, drain=channels).status_code == 200
+    with services.sessions() as s:
+        made = set(s.scalars(select(Report.external_id)))
+        letters = s.scalars(select(DeadLetter)).all()
+        assert s.scalar(select(InboundMessage.state)) == "done"
+    assert {"m_first", "m_last"} <= made
+    if backend() == "postgresql":
+        [letter] = letters
+        assert "m_long" not in made and letter.reason.startswith("could not be processed: ")
+        assert b"m_long" in letter.raw and b"m_first" not in letter.raw  # the event alone, re-processable
+
+
 # ---------------------------------------------------------------- X
 def mentions_page(ids, newest, next_token=None):
     return {"data": [{"id": i, "text": f"@kotatangerang banjir di Periuk {i}", "author_id": "U1",
@@ -168,3 +189,19 @@ def test_x_poller_checkpoint_rate_limits_and_reply(services, clock):
         assert {r.status for r in receipts} == {"sent"}
         assert len(fake.matching("POST", "/2/tweets")) == s.scalar(
             select(func.count()).select_from(Message).where(Message.direction == "out"))
+
+
+def test_a_mention_that_cannot_be_handled_is_set_aside_and_the_mentions_behind_it_go_on(services):
+    page = mentions_page(["303", "302", "301"], "303")
+    page["data"][1]["author_id"] = "U2"
+    page["includes"]["users"] += ["not a user", {"id": "U2", "username": 12345}]  # hostile shapes from the API
+    with FakeProvider() as fake:
+        fake.on("GET", "/2/users/42/mentions", Reply(200, page), Reply(200, {"meta": {"result_count": 0}}))
+        channels = Channels(services, channel_config(x_bearer_token="B", x_user_id="42", x_api_base=fake.url))
+        assert [o.kind for o in channels.x.poll()] == ["created", "dead_letter", "created"]
+        with services.sessions() as s:
+            assert json.loads(s.get(Checkpoint, "x:mentions:42").value)["since_id"] == "303"
+            letter = s.scalar(select(DeadLetter))
+            assert letter.channel == "x" and letter.reason.startswith("could not be processed: AttributeError")
+        assert channels.x.poll() == []  # the poison mention is not fetched again
+        assert fake.matching("GET", "/2/users")[-1].query["since_id"] == "303"

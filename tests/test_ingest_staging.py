@@ -3,7 +3,7 @@ citizen's messages keep their order inside a batch, bad payloads and failing row
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from domain.models import DeadLetter, InboundMessage, Message, OutboxMessage, Report
 from ingest.staging import Drainer
@@ -36,6 +36,16 @@ class BrokenForOneSid(Drainer):
     def _whatsapp(self, row, *args):
         if b"SM-bug" in row.raw:
             raise RuntimeError("bug in the adapter")
+        super()._whatsapp(row, *args)
+
+
+class RefusedForOneSid(Drainer):
+    """A drain with a bug that, for one message, writes a row the database refuses (a real IntegrityError)."""
+
+    def _whatsapp(self, row, *args):
+        if b"SM-refused" in row.raw:
+            with self.sessions.begin() as s:
+                s.execute(insert(DeadLetter.__table__).values(channel=None))  # NOT NULL: refused
         super()._whatsapp(row, *args)
 
 
@@ -195,3 +205,18 @@ def test_the_drain_thread_stops_after_its_batch_once_the_kicks_stop(app, service
     while count(services, InboundMessage, InboundMessage.state == "pending") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert count(services, Report) == 6
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_the_rows_behind_it_go_on(app, services):
+    client, channels = app
+    for sid, phone in (("SM-first", "+6281200000001"), ("SM-refused", "+6281200000002"), ("SM-last", "+6281200000003")):
+        assert twilio_post(client, PATH, whatsapp_form(sid, f"got mampet {sid}", phone=phone)).status_code == 200
+    drainer = RefusedForOneSid(channels, max_attempts=3)
+    stats = drainer.drain()  # an error of one statement is no unreachable database: the drain goes on
+    assert stats.failed == 1 and count(services, Report) == 2
+    drainer.drain(), drainer.drain()
+    with services.sessions() as s:
+        refused = s.scalar(select(InboundMessage).where(InboundMessage.external_id == "SM-refused"))
+        assert refused.state == "dead_letter" and "IntegrityError" in refused.last_error
+        assert "processing failed 3 times" in s.get(DeadLetter, refused.dead_letter_id).reason
+    assert drainer.pending() == 0

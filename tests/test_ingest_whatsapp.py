@@ -257,3 +257,23 @@ def test_content_sids_are_read_from_the_environment_and_checked(monkeypatch):
     monkeypatch.setenv("TWILIO_CONTENT_SIDS", "resolved:HXaaa")
     with pytest.raises(ValueError, match="TWILIO_CONTENT_SIDS"):
         ChannelConfig.from_env()
+
+
+def test_a_media_file_that_never_comes_is_given_up_and_does_not_hold_up_the_others(services, clock):
+    with FakeProvider() as fake:
+        fake.on("GET", "/2010-04-01/media/ME-down", Reply(503, {"message": "unavailable"}))
+        fake.on("GET", "/2010-04-01/media/ME-ok", Reply(200, b"\x89PNG bytes", content_type="image/png"))
+        server, channels = ingest_app(services, channel_config(twilio_api_base=fake.url))
+        client = server.test_client()
+        for sid, media, phone in (("SM-down", "ME-down", "+6281234500001"), ("SM-ok", "ME-ok", "+6281234500002")):
+            twilio_post_and_drain(client, channels, PATH, whatsapp_form(
+                sid, "", phone=phone, NumMedia="1", MediaUrl0=f"{fake.url}/2010-04-01/media/{media}",
+                MediaContentType0="image/png"))
+        assert fetch_pending_media(channels, limit=1) == 0  # the first one fails: retried later
+        clock.advance(hours=25)
+        assert fetch_pending_media(channels, limit=1) == 0  # still failing after a day: given up
+        assert fetch_pending_media(channels, limit=1) == 1  # the next one is not held up
+    with services.sessions() as s:
+        paths = dict(s.execute(select(Attachment.source_url, Attachment.path)).all())
+    assert paths[f"{fake.url}/2010-04-01/media/ME-down"] == ""
+    assert paths[f"{fake.url}/2010-04-01/media/ME-ok"]

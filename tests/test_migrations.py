@@ -42,3 +42,22 @@ def test_models_match_the_migrations(tmp_path, _pg_schema):
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_dead_letters_stored_again_on_rereads_keep_one_source_key(tmp_path, _pg_schema):
+    """0012_claimed_time: the copies a re-read mailbox left behind keep NULL; the oldest gets the key."""
+    engine = _fresh_engine(tmp_path, _pg_schema)
+    migrate(engine)
+    command.downgrade(alembic_config(engine), "0012_claimed_time-1")
+    columns = {c["name"] for c in inspect(engine).get_columns("dead_letters")}
+    assert "source_key" not in columns
+    with engine.begin() as conn:
+        for raw in (b"bounce", b"bounce", b"digest"):
+            conn.execute(text("INSERT INTO dead_letters (channel, received_at, reason, raw, headers, status, attempts) "
+                              "VALUES ('email', '2026-11-23 01:00:00', 'automatic', :raw, '{}', 'ignored', 0)"),
+                         {"raw": raw})
+    migrate(engine)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT source_key FROM dead_letters ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert keys[0] is not None and keys[1] is None and keys[2] is not None and keys[0] != keys[2]

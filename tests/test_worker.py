@@ -134,3 +134,42 @@ def test_sweep_job_runs_every_second_on_the_active_worker(services, clock):
         assert wait_until(breached, timeout=5) < 2.5
     finally:
         worker.shutdown()
+
+
+def _standing_by(services, lock, caplog) -> tuple[str, str]:
+    """Run a worker with `lock` until it has said why it does not run the jobs: (its state, the log)."""
+    caplog.set_level("INFO", logger="worker")
+    worker = ActiveWorker(services, lock=lock, poll_seconds=0.05)
+    try:
+        worker.start()
+        wait_until(lambda: worker.state in ("standby", "unreachable"))
+        time.sleep(0.3)  # several more tries: the line is said once, not on every try
+        assert not worker.running
+        return worker.state, caplog.text
+    finally:
+        worker.shutdown()
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_worker_that_cannot_reach_its_database_says_so_not_that_another_is_active(
+        services, caplog, tmp_path, database):
+    if database == "postgresql":  # a server that is down: nothing listens on the port
+        lock = PostgresWorkerLock("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+    else:  # a database that cannot be opened (here: its path is a folder)
+        (tmp_path / "gone.db").mkdir()
+        lock = FileWorkerLock(tmp_path / "gone.db.worker.lock", f"sqlite:///{tmp_path / 'gone.db'}")
+    state, logged = _standing_by(services, lock, caplog)
+    assert state == "unreachable"
+    assert "cannot reach the database" in logged and logged.count("cannot reach the database") == 1
+    assert "another worker is active" not in logged
+
+
+def test_a_worker_whose_lock_another_worker_holds_says_that(services, settings, caplog):
+    holder = worker_lock_for(settings)
+    assert holder.try_acquire()
+    try:
+        state, logged = _standing_by(services, worker_lock_for(settings), caplog)
+    finally:
+        holder.release()
+    assert state == "standby" and "standing by: another worker is active" in logged
+    assert "cannot reach the database" not in logged

@@ -42,8 +42,11 @@ def report_card(page: str, d: dict, areas: list[dict]):
                  html.Span(d["status"], className="badge"), " ", html.Span("DEMO", className="badge") if d["is_demo"]
                  else None]),
         html.P(d["text"], id=f"{page}-detail-text", style={"whiteSpace": "pre-wrap"}),
-        html.Div(f"{d['kind']} · {d['category'] or '-'} · {d['agency']} · {d['channel']} · {d['received']} WIB · "
-                 f"{location}", className="muted"),
+        html.Div([f"{d['kind']} · {d['category'] or '-'} · {d['agency']} · {d['channel']} · {d['received']} WIB",
+                  # what the message itself says (an email's Date:): shown, never used for the SLA clocks
+                  html.Span(f" ({t('claimed')}: {d['claimed']} WIB)", id=f"{page}-claimed")
+                  if d.get("claimed") else None,
+                  f" · {location}"], className="muted"),
     ]
     if d["citizen_name"] or d["identities"]:
         parts.append(html.Div([html.B("Warga: "), d["citizen_name"] or "",
