@@ -62,3 +62,43 @@ class AutomationPolicy:
         if isinstance(support, bool) or not isinstance(support, int) or support < 1:
             raise RulesError(src, None, f"min_support must be a positive integer, got {support!r}")
         return cls(bool(values["enabled"]), float(target), int(support))
+
+
+# ---------------------------------------------------------------- the queue's part
+def on_received(services, session, report, *, merged: bool) -> bool:
+    """Called by the routing listener for each new report (routing/listeners.py): a report the classifier
+    marked `auto_forward` (confident, not an emergency, automation on) is verified and assigned to its
+    agency by `system` just before the intake transaction commits, after the other listeners' "received"
+    work (so the citizen hears "received" then "forwarded"). Emergencies and everything below its
+    category's threshold stay NEW for an operator. Returns whether it was scheduled."""
+    import logging
+
+    from domain.actors import SYSTEM
+
+    from .duplicates import run_before_commit
+
+    routing = report.routing if isinstance(report.routing, dict) else {}
+    if merged or routing.get("automation") != "auto_forward" or report.status != "NEW" or not report.agency_code:
+        return False
+    if report.kind == "EMERGENCY" or report.priority == "P1":
+        return False  # never without a person, whatever the classifier said
+
+    def forward():
+        try:
+            with session.begin_nested():
+                services.workflow.forward_in(session, report, SYSTEM, reason=_reason(routing))
+        except Exception:  # noqa: BLE001 - the report stays NEW for an operator; never lose it
+            logging.getLogger(__name__).exception("automatic forwarding of %s failed; left in triage", report.ticket)
+
+    run_before_commit(session, forward)
+    return True
+
+
+def _reason(routing: dict) -> str:
+    confidence = routing.get("confidence")
+    version = routing.get("model_version")
+    text = "automatic: confident routing"
+    if isinstance(confidence, (int, float)):
+        text += f" (confidence {confidence:.2f}"
+        text += f", model v{version})" if version is not None else ")"
+    return text
