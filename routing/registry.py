@@ -56,8 +56,7 @@ def store_version(session: Session, model: RoutingModel, *, trained_by: str, sou
                               thresholds={k: round(v, 4) for k, v in model.thresholds.items()},
                               corrections_upto=corrections_upto, blob=model.to_bytes())
     session.add(row)
-    session.flush()
-    model.meta["version"] = row.id
+    session.flush()  # the version number (the loaded copy carries it: ActiveModel._load)
     if activate:
         _activate(session, row, actor, "routing_model_promoted", reason, now)
     else:
