@@ -16,7 +16,7 @@ import io
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -58,8 +58,10 @@ class Params:
     word_ngrams: tuple[int, int] = (1, 2)
     min_df: int = 2
     dense_weight: float = 0.5
-    C: float = 10.0
-    kind_C: float = 10.0
+    C: float = 0.5
+    kind_C: float = 0.5
+    temperature: float = 1.0       # softmax(temperature x margin): fitted on held-out margins at training
+    kind_temperature: float = 1.0
     folds: int = 5
     target_precision: float = 0.97
     min_support: int = 8
@@ -116,8 +118,8 @@ class RoutingModel:
         if not inputs:
             return []
         X = self.matrix(inputs)
-        cat_p = _softmax(self.cat_clf.decision_function(X))
-        kind_p = _softmax(self.kind_clf.decision_function(X))
+        cat_p = _softmax(self.cat_clf.decision_function(X) * self.params.temperature)
+        kind_p = _softmax(self.kind_clf.decision_function(X) * self.params.kind_temperature)
         out = []
         for i in range(len(inputs)):
             out.append(self._one(X, i, cat_p[i], kind_p[i], explain))
@@ -189,6 +191,11 @@ def raw_confidence(p_cat: float, kind: str, kind_probs: dict[str, float]) -> flo
     return p_cat * sum(p for k, p in kind_probs.items() if k in side)
 
 
+def _margins(z):
+    z = np.atleast_2d(z)
+    return np.hstack([-z, z]) if z.shape[1] == 1 else z
+
+
 def _softmax(z):
     z = np.atleast_2d(z)
     if z.shape[1] == 1:  # binary decision_function
@@ -216,9 +223,24 @@ def _stack(char_vec, word_vec, inputs: Sequence[ModelInput], dense_weight: float
 
 
 def _classifier(C: float, seed: int):
-    from sklearn.linear_model import LogisticRegression
+    """A linear SVM (one-vs-rest, liblinear): chosen by leave-one-voice-out measurement over logistic
+    regression and SGD (as accurate or better, and several times faster to train). Its margins become
+    probabilities through a softmax with a fitted temperature; the confidence is calibrated after that."""
+    from sklearn.svm import LinearSVC
 
-    return LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    return LinearSVC(C=C, random_state=seed)
+
+
+def _fit_temperature(margins, truth) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(T x margins) on held-out rows."""
+    best, best_nll = 1.0, float("inf")
+    rows = np.arange(len(truth))
+    for t in (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30):
+        p = _softmax(margins * t)[rows, truth]
+        nll = -np.log(np.clip(p, 1e-9, 1)).mean()
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return best
 
 
 def _folds(labels: Sequence[str], k: int, seed: int):
@@ -249,7 +271,7 @@ def train(examples: Sequence[Example], inputs: Sequence[ModelInput], dense_names
           params: Params | None = None, meta: dict | None = None, *,
           progress: Callable[[str], None] | None = None) -> tuple[RoutingModel, TrainingReport]:
     """Fit the model on `examples` (with their `inputs`, built by the router's featuriser)."""
-    params = params or Params()
+    params = replace(params) if params is not None else Params()  # the fitted temperatures go into a copy
     started = time.perf_counter()
     say = progress or (lambda _m: None)
     labels = np.array([e.category or NONE for e in examples], dtype=object)
@@ -266,21 +288,28 @@ def train(examples: Sequence[Example], inputs: Sequence[ModelInput], dense_names
     say(f"vectorised {len(examples)} examples ({X.shape[1]} features)")
 
     # Held-out predictions: every example predicted by a model that did not see it.
-    cat_oof = np.zeros((len(examples), 0))
     classes = sorted(set(labels))
     cat_oof = np.zeros((len(examples), len(classes)))
     kind_classes = sorted(set(kinds[actionable]))
     kind_oof = np.zeros((len(examples), len(kind_classes)))
+    cat_oof -= 10.0  # margins of classes a fold never saw: far below any seen class
+    kind_oof -= 10.0
     for fold, (tr, te) in enumerate(_folds(list(labels), params.folds, params.seed)):
         clf = _classifier(params.C, params.seed).fit(X[tr], labels[tr])
         cols = [classes.index(c) for c in clf.classes_]
-        cat_oof[np.ix_(te, cols)] = _softmax(clf.decision_function(X[te]))
+        cat_oof[np.ix_(te, cols)] = _margins(clf.decision_function(X[te]))
         tr_a = tr[actionable[tr]]
         if len(set(kinds[tr_a])) >= 2:
             kclf = _classifier(params.kind_C, params.seed).fit(X[tr_a], kinds[tr_a])
             kcols = [kind_classes.index(c) for c in kclf.classes_]
-            kind_oof[np.ix_(te, kcols)] = _softmax(kclf.decision_function(X[te]))
+            kind_oof[np.ix_(te, kcols)] = _margins(kclf.decision_function(X[te]))
         say(f"fold {fold + 1} done")
+    params.temperature = _fit_temperature(cat_oof, np.array([classes.index(c) for c in labels]))
+    act_rows = np.where(actionable)[0]
+    params.kind_temperature = _fit_temperature(kind_oof[act_rows],
+                                               np.array([kind_classes.index(k) for k in kinds[act_rows]]))
+    cat_oof = _softmax(cat_oof * params.temperature)
+    kind_oof = _softmax(kind_oof * params.kind_temperature)
     oof = _score_oof(examples, classes, kind_classes, cat_oof, kind_oof)
     calibrator = _fit_calibration([o["raw"] for o in oof if o["actionable"]],
                                   [o["right"] for o in oof if o["actionable"]])
