@@ -189,3 +189,39 @@ def attach(router, sessions: Callable[[], Session] | None, **kwargs) -> ActiveMo
     source = ActiveModel(router, sessions, **kwargs)
     router.use_model(source)
     return source
+
+
+# ---------------------------------------------------------------- for the /ops page
+def versions_overview(sessions, limit: int = 20) -> list[dict[str, Any]]:
+    """The versions as table rows (newest first): number, status, source, trainer, scores."""
+    with sessions() as s:
+        rows = list_versions(s)[:limit]
+    out = []
+    for r in rows:
+        frozen = (r["scores"] or {}).get("frozen_holdout") or {}
+        held = (r["scores"] or {}).get("heldout") or {}
+        out.append({"version": r["id"], "status": r["status"] + (" *" if r["is_active"] else ""),
+                    "source": r["source"], "trained_by": r["trained_by"], "created_at": r["created_at"],
+                    "rows": (r["summary"] or {}).get("rows"),
+                    "accuracy": frozen.get("category_accuracy", held.get("category_accuracy")),
+                    "macro_f1": frozen.get("category_macro_f1", held.get("category_macro_f1")),
+                    "ece": frozen.get("ece")})
+    return out
+
+
+def rollback_to(sessions, target: str, actor: Actor, reason: str | None, now: datetime | None = None) -> str:
+    """Roll back to version `target` (a number) or to the shipped model ("shipped" or empty): admins only.
+    Raises ValidationError / TransitionError with a message for the person."""
+    from domain.lifecycle import Role, TransitionError
+
+    if actor.role != Role.ADMIN:
+        raise TransitionError("only an admin may roll back the routing model")
+    target = (str(target) if target is not None else "").strip().lower()
+    with sessions.begin() as s:
+        if target in ("", "shipped", "0"):
+            deactivate_all(s, actor, reason or "rolled back to the shipped model", now)
+            return "shipped"
+        if not target.isdigit():
+            raise ValidationError("version", f"not a version number: {target!r}")
+        rollback(s, int(target), actor, reason, now)
+        return target

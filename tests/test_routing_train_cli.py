@@ -236,3 +236,26 @@ def test_not_worse_rule():
     assert not not_worse({"category_accuracy": 0.89, "category_macro_f1": 0.9}, base)
     assert not not_worse({"category_accuracy": 0.95, "category_macro_f1": 0.80}, base)
     assert not_worse(base, {}) and not not_worse({}, base)
+
+
+def test_ops_page_lists_versions_and_only_an_admin_rolls_back(cli_env, sessions, small_model):
+    from domain.db import make_engine, migrate
+    from domain.lifecycle import TransitionError, ValidationError
+    from routing.registry import rollback_to, store_version, versions_overview
+
+    migrate(make_engine(cli_env))
+    with sessions.begin() as s:
+        for who in ("a", "b"):
+            store_version(s, small_model, trained_by=who, source="train", summary={"rows": 170},
+                          scores={"frozen_holdout": {"category_accuracy": 0.9, "category_macro_f1": 0.8, "ece": 0.04}},
+                          actor=ADMIN)
+    rows = versions_overview(sessions)
+    assert [(r["version"], r["status"], r["accuracy"]) for r in rows] == [(2, "active *", 0.9), (1, "retired", 0.9)]
+    with pytest.raises(TransitionError, match="only an admin"):
+        rollback_to(sessions, "1", Actor("ops-1", Role.OPERATOR), None)
+    with pytest.raises(ValidationError, match="not a version number"):
+        rollback_to(sessions, "v1", ADMIN, None)
+    assert rollback_to(sessions, "1", ADMIN, "v2 forwards too eagerly") == "1"
+    assert [r["status"] for r in versions_overview(sessions)] == ["retired", "active *"]
+    assert rollback_to(sessions, "", ADMIN, None) == "shipped"
+    assert all("*" not in r["status"] for r in versions_overview(sessions))
