@@ -57,7 +57,7 @@ class Params:
     char_ngrams: tuple[int, int] = (2, 5)
     word_ngrams: tuple[int, int] = (1, 2)
     min_df: int = 2
-    dense_weight: float = 0.5
+    dense_weight: float = 0.1
     C: float = 0.5
     kind_C: float = 0.5
     temperature: float = 1.0       # softmax(temperature x margin): fitted on held-out margins at training
