@@ -208,15 +208,18 @@ class Router:
             return not_actionable("promotion/spam: " + ", ".join(na_words["spam"]), min(1.0, spam / (spam + 2)))
         has_evidence = top >= self.cls["min_category_score"]
         courtesy = na.get("greeting", 0.0) + na.get("thanks", 0.0)
+        pred = model.predict([self.model_input(sig, channel)])[0] if model is not None else None
         if not has_evidence or courtesy >= top:
-            if courtesy:
+            if a.word_count < self.cls["min_words"] and not courtesy:
+                return not_actionable(f"too short ({a.word_count} words)", 0.8)
+            # With the model, a long polite letter or an English message is not "greeting" or "gibberish"
+            # unless the model also finds no request in it.
+            model_says_none = pred is None or pred.none_prob >= NONE_MIN_PROB or a.word_count < self.cls["min_words"]
+            if courtesy and model_says_none:
                 said = na_words.get("greeting", []) + na_words.get("thanks", [])
                 return not_actionable("greeting/thanks: " + ", ".join(said), 0.9)
-            if a.word_count < self.cls["min_words"]:
-                return not_actionable(f"too short ({a.word_count} words)", 0.8)
-            if a.known_share < self.cls["min_known_share"]:
+            if a.known_share < self.cls["min_known_share"] and model_says_none:
                 return not_actionable(f"gibberish ({a.known_share:.0%} known words)", 0.8)
-        pred = model.predict([self.model_input(sig, channel)])[0] if model is not None else None
         if pred is not None and not has_evidence and pred.none_prob >= NONE_MIN_PROB:
             return not_actionable(f"model: no request in the message (p={pred.none_prob:.2f})", pred.none_prob)
 

@@ -109,23 +109,30 @@ class RoutingModel:
         # Calibration as a lookup table (np.interp is ~50x faster per report than IsotonicRegression.predict).
         self._cal_x = np.asarray(self.calibrator[0], dtype=float)
         self._cal_y = np.asarray(self.calibrator[1], dtype=float)
+        from .linear import CompiledModel
+
+        self._fast = CompiledModel(self.char_vec, self.word_vec, self.params.dense_weight, self.cat_clf, self.kind_clf)
 
     # ------------------------------------------------------------ prediction
     def matrix(self, inputs: Sequence[ModelInput]):
         return _stack(self.char_vec, self.word_vec, inputs, self.params.dense_weight)
 
     def predict(self, inputs: Sequence[ModelInput], explain: bool = True) -> list[Prediction]:
-        if not inputs:
-            return []
-        X = self.matrix(inputs)
-        cat_p = _softmax(self.cat_clf.decision_function(X) * self.params.temperature)
-        kind_p = _softmax(self.kind_clf.decision_function(X) * self.params.kind_temperature)
+        """Predictions through the compiled path (routing/linear.py): the same arithmetic as sklearn's."""
         out = []
-        for i in range(len(inputs)):
-            out.append(self._one(X, i, cat_p[i], kind_p[i], explain))
+        fast, params = self._fast, self.params
+        for x in inputs:
+            idx, vals = fast.features(x.words, x.stems, x.dense)
+            cat_row = _softmax1(fast.cat.margins(idx, vals) * params.temperature)
+            kind_row = _softmax1(fast.kind.margins(idx, vals) * params.kind_temperature)
+            out.append(self._one(idx, vals, cat_row, kind_row, explain))
         return out
 
-    def _one(self, X, i: int, cat_row, kind_row, explain: bool) -> Prediction:
+    def margins(self, inputs: Sequence[ModelInput]):
+        """sklearn's own category margins for `inputs` (the reference the compiled path must match)."""
+        return _margins(self.cat_clf.decision_function(self.matrix(inputs)))
+
+    def _one(self, idx, vals, cat_row, kind_row, explain: bool) -> Prediction:
         none_p = float(cat_row[self._none_index]) if self._none_index is not None else 0.0
         order = np.argsort(-cat_row)
         ranked = [(self.classes[j], float(cat_row[j])) for j in order if j != self._none_index]
@@ -137,22 +144,19 @@ class RoutingModel:
         kind = kinds[0][0]
         raw = raw_confidence(p_cat, kind, dict(kinds))
         confidence = float(np.interp(raw, self._cal_x, self._cal_y))
-        terms = self._terms(X, i, self.classes.index(category)) if explain else ()
+        terms = self._terms(idx, vals, self.classes.index(category)) if explain else ()
         return Prediction(category, tuple(ranked[:5]), none_p, kind, tuple(kinds), confidence, terms)
 
-    def _terms(self, X, i: int, cls: int, top: int = 5) -> tuple[str, ...]:
+    def _terms(self, idx, vals, cls: int, top: int = 5) -> tuple[str, ...]:
         """The words (stems) and rule scores that pushed most towards the chosen category."""
-        row = X.getrow(i)
-        coef = self.cat_clf.coef_[cls]
-        contrib = row.data * coef[row.indices]
+        readable = idx >= self._n_char  # char n-grams are not readable; the word and rule features say the same
+        idx, vals = idx[readable], vals[readable]
+        contrib = vals * self._fast.cat.coef[cls, idx]
         picked = []
-        for k in np.argsort(-contrib):
-            if contrib[k] <= 0 or len(picked) >= top:
+        for k in np.argsort(-contrib)[:top]:
+            if contrib[k] <= 0:
                 break
-            j = row.indices[k]
-            if j < self._n_char:
-                continue  # char n-grams are not readable; the word and rule features say the same
-            j -= self._n_char
+            j = int(idx[k]) - self._n_char
             name = self._word_names[j] if j < self._n_word else f"rules:{self.dense_names[j - self._n_word]}"
             picked.append(f"{name}(+{contrib[k]:.2f})")
         return tuple(picked)
@@ -194,6 +198,11 @@ def raw_confidence(p_cat: float, kind: str, kind_probs: dict[str, float]) -> flo
 def _margins(z):
     z = np.atleast_2d(z)
     return np.hstack([-z, z]) if z.shape[1] == 1 else z
+
+
+def _softmax1(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
 
 def _softmax(z):

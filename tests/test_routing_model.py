@@ -140,3 +140,15 @@ def _codes(data_dir):
 
     with open(data_dir / "categories.csv", encoding="utf-8") as fh:
         return [row["code"] for row in csv.DictReader(fh)]
+
+
+def test_compiled_prediction_path_matches_scikit_learn(small_model, small_router):
+    import numpy as np
+
+    texts = [json.loads(line)["text"] for line in small_corpus_lines()[:60]] + ["", "?", "a b", "zzz qqq"]
+    inputs = small_router.featurise(texts)
+    reference = small_model.margins(inputs)
+    fast = small_model._fast
+    for x, ref in zip(inputs, reference):
+        idx, vals = fast.features(x.words, x.stems, x.dense)
+        assert np.allclose(fast.cat.margins(idx, vals), ref, atol=1e-4)
