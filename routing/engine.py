@@ -19,8 +19,8 @@ from .rules import Rules, load_rules
 
 WIB = timezone(timedelta(hours=7))  # Kota Tangerang local time, for hour-of-day rules
 NONE_MIN_PROB = 0.5          # with no rule evidence, the model's "not actionable" at this probability wins
-SECONDARY_MIN_PROB = 0.05    # a second problem needs rule evidence and this much model probability ...
-SECONDARY_RULES_ALONE = 4.0  # ... or this much rule evidence on its own
+SECONDARY_MIN_SCORE = 5.0    # a second problem needs this much rule evidence of its own ...
+SECONDARY_SHARE = 0.5        # ... and at least this share of the strongest category's
 _ACTIVE = object()
 
 
@@ -295,17 +295,13 @@ class Router:
         return "EMERGENCY" if cat.emergency or live_hazard else "COMPLAINT"
 
     def _secondary(self, category: str, scores: dict[str, float], pred) -> tuple[str, ...]:
-        """Other problems the message names: categories with rule evidence of their own (and, with the
-        model, some probability), strongest first."""
-        floor = self.cls["min_category_score"]
-        probs = dict(pred.category_probs) if pred is not None else {}
-        out = []
-        for code, score in sorted(scores.items(), key=lambda kv: -kv[1]):
-            if code == category or score < floor or code == self.cls["triage_category"]:
-                continue
-            if pred is not None and probs.get(code, 0.0) < SECONDARY_MIN_PROB and score < SECONDARY_RULES_ALONE:
-                continue
-            out.append(code)
+        """Other problems the message names: categories with strong rule evidence of their own (at least
+        SECONDARY_MIN_SCORE and half the strongest category's), strongest first. Chosen on the corpus's
+        secondary_categories labels (precision over recall: a wrong second problem is noise)."""
+        top = max(scores.values(), default=0.0)
+        out = [code for code, score in sorted(scores.items(), key=lambda kv: -kv[1])
+               if code not in (category, self.cls["triage_category"]) and score >= SECONDARY_MIN_SCORE
+               and score >= SECONDARY_SHARE * top]
         return tuple(out[:2])
 
     def _agency(self, category: str, kind: str, loc: Location, a: Analysis, received_at: Any,

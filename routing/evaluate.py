@@ -27,6 +27,7 @@ class Evaluation:
     dedupe: dict[str, float] = field(default_factory=dict)
     # per actionable labelled report: confidence, right (category and agency), automation
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    secondary: Counter = field(default_factory=Counter)  # secondary_categories: tp, fp, fn
 
     def accuracy(self, name: str) -> float:
         return self.correct[name] / self.counted[name] if self.counted[name] else float("nan")
@@ -58,6 +59,11 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
         for name in ("category", "agency"):
             if name in exp:
                 ev.confusion[name][(str(exp[name]), str(out.get(name)))] += 1
+        if "secondary_categories" in exp and exp.get("actionable", True):
+            want, got = set(exp["secondary_categories"] or ()), set(out.get("secondary_categories") or ())
+            ev.secondary["tp"] += len(want & got)
+            ev.secondary["fp"] += len(got - want)
+            ev.secondary["fn"] += len(want - got)
         if exp.get("actionable", True) and exp.get("category") and out.get("actionable"):
             ev.decisions.append({"confidence": float(out.get("confidence") or 0.0),
                                  "right": out.get("category") == exp["category"]
@@ -112,6 +118,12 @@ def report(ev: Evaluation, misses: bool = False) -> str:
     d = ev.dedupe
     lines.append(f"  duplicates: precision {d['precision']:.1%}, recall {d['recall']:.1%} "
                  f"(tp {d['true_positive']}, fp {d['false_positive']}, fn {d['false_negative']})")
+    sec = ev.secondary
+    if sec["tp"] + sec["fp"] + sec["fn"]:
+        p = sec["tp"] / (sec["tp"] + sec["fp"]) if sec["tp"] + sec["fp"] else float("nan")
+        r = sec["tp"] / (sec["tp"] + sec["fn"]) if sec["tp"] + sec["fn"] else float("nan")
+        lines.append(f"  secondary categories: precision {p:.1%}, recall {r:.1%} "
+                     f"(tp {sec['tp']}, fp {sec['fp']}, fn {sec['fn']})")
     lines += calibration_lines(ev.decisions)
     for name in ("category", "agency"):
         lines += ["", f"confusion matrix: {name} (rows expected, columns predicted)", confusion_table(ev.confusion[name])]
