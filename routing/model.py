@@ -252,18 +252,43 @@ def _fit_temperature(margins, truth) -> float:
     return best
 
 
-def _folds(labels: Sequence[str], k: int, seed: int):
-    """Stratified k folds (a class with fewer examples than k is spread as it can)."""
+EXTRA_GROUPS = ("city:", "corrections")  # rows learned beside the corpus: split at random, not by group
+
+
+def _folds(labels: Sequence[str], k: int, seed: int, groups: Sequence[str] | None = None):
+    """k folds. With at least k corpus groups (files: one voice each), a corpus file's rows fall in one fold,
+    so every held-out prediction is of a voice the model did not see: the calibration, the thresholds and
+    the printed scores then describe new writers, as in production. A city's rows and the corrections are
+    spread over the folds at random (stratified), so their held-out figures are "with this city's history".
+    Without enough groups: stratified k folds."""
     from sklearn.model_selection import StratifiedKFold
 
+    labels = np.asarray(labels, dtype=object)
     counts = Counter(labels)
     k = max(2, min(k, max(counts.values())))
-    # StratifiedKFold warns for rare classes but still assigns every example to exactly one fold.
-    import warnings
+    groups = np.asarray(groups if groups is not None else ["corpus"] * len(labels), dtype=object)
+    extra = np.array([str(g).startswith(EXTRA_GROUPS) for g in groups], dtype=bool)
+    corpus_groups = Counter(groups[~extra])
+    fold = np.full(len(labels), -1)
+    if len(corpus_groups) >= k:
+        sizes = [0] * k
+        for g, n in sorted(corpus_groups.items(), key=lambda kv: (-kv[1], kv[0])):
+            f = sizes.index(min(sizes))
+            fold[groups == g] = f
+            sizes[f] += n
+        rest = np.where(extra)[0]
+    else:
+        rest = np.arange(len(labels))
+    if len(rest):
+        import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+        with warnings.catch_warnings():  # rare classes: still one fold per example
+            warnings.simplefilter("ignore")
+            kk = max(2, min(k, len(rest)))
+            for f, (_, te) in enumerate(StratifiedKFold(kk, shuffle=True, random_state=seed)
+                                        .split(np.zeros(len(rest)), labels[rest])):
+                fold[rest[te]] = f % k
+    return [(np.where(fold != f)[0], np.where(fold == f)[0]) for f in range(k) if (fold == f).any()]
 
 
 @dataclass
@@ -303,7 +328,7 @@ def train(examples: Sequence[Example], inputs: Sequence[ModelInput], dense_names
     kind_oof = np.zeros((len(examples), len(kind_classes)))
     cat_oof -= 10.0  # margins of classes a fold never saw: far below any seen class
     kind_oof -= 10.0
-    for fold, (tr, te) in enumerate(_folds(list(labels), params.folds, params.seed)):
+    for fold, (tr, te) in enumerate(_folds(list(labels), params.folds, params.seed, [e.group for e in examples])):
         clf = _classifier(params.C, params.seed).fit(X[tr], labels[tr])
         cols = [classes.index(c) for c in clf.classes_]
         cat_oof[np.ix_(te, cols)] = _margins(clf.decision_function(X[te]))

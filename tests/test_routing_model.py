@@ -152,3 +152,15 @@ def test_compiled_prediction_path_matches_scikit_learn(small_model, small_router
     for x, ref in zip(inputs, reference):
         idx, vals = fast.features(x.words, x.stems, x.dense)
         assert np.allclose(fast.cat.margins(idx, vals), ref, atol=1e-4)
+
+
+def test_held_out_folds_keep_each_voice_together_and_spread_a_citys_rows():
+    from routing.model import _folds
+
+    groups = [f"voice{i % 6}" for i in range(120)] + ["city:x"] * 50
+    labels = ["ROAD" if i % 2 else "WASTE" for i in range(170)]
+    folds = _folds(labels, 5, 7, groups)
+    assert sorted(int(i) for _, te in folds for i in te) == list(range(170))  # each row held out once
+    for g in {f"voice{i}" for i in range(6)}:
+        assert sum(any(groups[i] == g for i in te) for _, te in folds) == 1  # a voice sits in one fold
+    assert sum(any(groups[i] == "city:x" for i in te) for _, te in folds) == 5  # the city's rows in every fold
