@@ -141,7 +141,7 @@ def calibration_lines(decisions: list[dict[str, Any]]) -> list[str]:
     """Reliability table and ECE of the confidence (right = category and agency right), then the
     risk-coverage table: at each threshold the share of reports above it and their accuracy, and the
     same for what the per-category thresholds of the model actually auto-forward."""
-    from .model import ece
+    from .fitting import ece
 
     if not decisions:
         return []

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from .corpus import load_corpus
-from .model import Params, RoutingModel, train
+from .fitting import train
+from .model import Params, RoutingModel
 
 log = logging.getLogger(__name__)
 _MEMO: dict[str, RoutingModel] = {}

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .corpus import load_corpus, summary
-from .model import Example, Params, RoutingModel, TrainingReport, ece, heldout_scores, macro_f1, train
+from .fitting import TrainingReport, ece, heldout_scores, macro_f1, train
+from .model import Example, Params, RoutingModel
 
 
 @dataclass

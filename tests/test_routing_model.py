@@ -155,7 +155,7 @@ def test_compiled_prediction_path_matches_scikit_learn(small_model, small_router
 
 
 def test_held_out_folds_keep_each_voice_together_and_spread_a_citys_rows():
-    from routing.model import _folds
+    from routing.fitting import _folds
 
     groups = [f"voice{i % 6}" for i in range(120)] + ["city:x"] * 50
     labels = ["ROAD" if i % 2 else "WASTE" for i in range(170)]
