@@ -18,7 +18,7 @@ from .normalise import Analysis, Normaliser, TermIndex, negated, raw_tokens
 from .rules import Rules, load_rules
 
 WIB = timezone(timedelta(hours=7))  # Kota Tangerang local time, for hour-of-day rules
-NONE_MIN_PROB = 0.5          # with no rule evidence, the model's "not actionable" at this probability wins
+NONE_MIN_PROB = 0.5          # the model's "not actionable" at this probability wins (not over a live hazard)
 SECONDARY_MIN_SCORE = 5.0    # a second problem needs this much rule evidence of its own ...
 SECONDARY_SHARE = 0.5        # ... and at least this share of the strongest category's
 _ACTIVE = object()
@@ -220,7 +220,9 @@ class Router:
                 return not_actionable("greeting/thanks: " + ", ".join(said), 0.9)
             if a.known_share < self.cls["min_known_share"] and model_says_none:
                 return not_actionable(f"gibberish ({a.known_share:.0%} known words)", 0.8)
-        if pred is not None and not has_evidence and pred.none_prob >= NONE_MIN_PROB:
+        if pred is not None and pred.none_prob >= NONE_MIN_PROB and sig.cues["hazard"] < self.rules.cues["hazard"]["upgrade_score"]:
+            # Praise, thanks, chain hoaxes, tests: the model learnt them from the corpus even where a category
+            # word appears ("terima kasih, taman makin rapi"). Never for a message with a live hazard.
             return not_actionable(f"model: no request in the message (p={pred.none_prob:.2f})", pred.none_prob)
 
         # -- category and confidence
