@@ -228,17 +228,31 @@ def _stack(char_vec, word_vec, inputs: Sequence[ModelInput], dense_weight: float
                           sparse.csr_matrix(dense)], format="csr")
 
 
+WILSON_Z = 1.0  # one standard error: new writers are less predictable than the held-out folds
+
+
+def wilson_lower(right: int, n: int, z: float = WILSON_Z) -> float:
+    """Lower Wilson bound of a precision of right/n: a small sample must be more convincing."""
+    if n == 0:
+        return 0.0
+    p = right / n
+    centre = p + z * z / (2 * n)
+    margin = z * ((p * (1 - p) + z * z / (4 * n)) / n) ** 0.5
+    return (centre - margin) / (1 + z * z / n)
+
+
 def choose_thresholds(oof: Sequence[dict], target: float, min_support: int) -> dict[str, float]:
     """Per predicted category, the lowest confidence t such that the reports at or above t were right at
-    `target` precision (on held-out predictions) with at least `min_support` of them; categories with too
-    few predictions take the threshold chosen over all categories together. 1.01 means never."""
+    `target` precision (on held-out predictions, the lower Wilson bound of it) with at least `min_support`
+    of them; categories with too few predictions take the threshold chosen over all categories together.
+    1.01 means never."""
     def lowest(items) -> float | None:
         items = sorted(items, key=lambda o: -o["confidence"])
         best, right = None, 0
         for n, o in enumerate(items, 1):
             right += o["right"]
             last = n == len(items) or items[n]["confidence"] < o["confidence"]
-            if last and n >= min_support and right / n >= target:
+            if last and n >= min_support and wilson_lower(right, n) >= target:
                 best = o["confidence"]
         return best
 
