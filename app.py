@@ -81,7 +81,8 @@ class Services:
 
 def _load_classifier(settings: Settings, engine=None):
     """The routing engine when it is installed (routing/), else None: reports then wait in triage.
-    Kelurahan boundaries imported with `geo import` (areas.boundary_geojson) resolve coordinates."""
+    Kelurahan boundaries imported with `geo import` (areas.boundary_geojson) resolve coordinates; the
+    learned model is the database's active version, else the shipped one (routing/registry.py)."""
     try:
         from routing.adapter import RouterClassifier
         from routing.engine import Router
@@ -89,7 +90,13 @@ def _load_classifier(settings: Settings, engine=None):
     except ImportError:
         return None
     polygons = polygons_from_db(engine) if engine is not None else None
-    return RouterClassifier(Router.load(settings.data_dir, polygons or None))
+    router = Router.load(settings.data_dir, polygons or None)
+    try:
+        from routing.registry import attach
+    except ImportError:  # scikit-learn missing: the rules alone
+        return RouterClassifier(router)
+    attach(router, session_factory(engine) if engine is not None else None)
+    return RouterClassifier(router)
 
 
 def _plugin_listeners(services: Services) -> list:

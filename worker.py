@@ -72,10 +72,10 @@ def build_job_scheduler(services, *, demo: bool = False) -> BackgroundScheduler:
 
 
 def extra_jobs(services):
-    """Jobs contributed by the SLA engine, the pollers and the outbox, and the executive panel's rollup,
-    where they are installed."""
+    """Jobs contributed by the SLA engine, the pollers and the outbox, the executive panel's rollup and the
+    routing model's retraining from corrections, where they are installed."""
     jobs = []
-    for module_name in ("routing.timers", "ingest.jobs", "dashboard.rollup"):
+    for module_name in ("routing.timers", "ingest.jobs", "dashboard.rollup", "routing.learning"):
         try:
             module = __import__(module_name, fromlist=["jobs"])
         except ImportError:

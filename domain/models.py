@@ -609,3 +609,27 @@ class WorkerHeartbeat(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
     beat_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- routing model versions (migration 0014_routing_models)
+class RoutingModelVersion(Base):
+    """One trained routing model (routing/registry.py): the model itself, what it was trained on, its
+    scores, who trained it and its automation thresholds. At most one is active (partial unique index)."""
+
+    __tablename__ = "routing_model_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)  # the version number
+    created_at: Mapped[datetime]
+    trained_by: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(24))  # train (a city's file) | corrections (the worker)
+    status: Mapped[str] = mapped_column(String(16))  # active | retired | rejected
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    activated_at: Mapped[Optional[datetime]]
+    summary: Mapped[Optional[dict[str, Any]]]  # training data: rows per category and per source
+    scores: Mapped[Optional[dict[str, Any]]]   # held-out and frozen-holdout figures
+    thresholds: Mapped[Optional[dict[str, Any]]]
+    corrections_upto: Mapped[Optional[int]] = mapped_column(Integer)  # highest routing_corrections.id learned
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+Index("ix_routing_model_versions_active", RoutingModelVersion.is_active, unique=True,
+      sqlite_where=text("is_active"), postgresql_where=text("is_active"))

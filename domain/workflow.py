@@ -54,22 +54,27 @@ class Workflow:
         now = self.queue.clock()
         with self.queue.sessions.begin() as s:
             report = self._load(s, ticket)
-            self._check_scope(report, actor)
-            if action is not None:
-                transition = check_transition(action, report.status, actor.role)
-            before = _snapshot(report)
-            details = apply(s, report, now) or {}
-            if action is not None and transition.target is not None:
-                report.status = transition.target.value
-            report.updated_at = now
-            b, a = _diff(before, _snapshot(report))
-            a.update(details)
-            if extra:
-                a.update(extra)
-            event = event_type or (action.value if action else "changed")
-            record(s, report, actor, event, before=b, after=a, reason=reason, at=now)
-            self.queue.notify(s, report, event, a)
-            return report
+            return self._apply(s, report, actor, action, apply, now, reason=reason, event_type=event_type,
+                               extra=extra)
+
+    def _apply(self, s: Session, report: Report, actor: Actor, action: Action | None, apply, now: datetime, *,
+               reason: str | None = None, event_type: str | None = None, extra: dict | None = None) -> Report:
+        self._check_scope(report, actor)
+        if action is not None:
+            transition = check_transition(action, report.status, actor.role)
+        before = _snapshot(report)
+        details = apply(s, report, now) or {}
+        if action is not None and transition.target is not None:
+            report.status = transition.target.value
+        report.updated_at = now
+        b, a = _diff(before, _snapshot(report))
+        a.update(details)
+        if extra:
+            a.update(extra)
+        event = event_type or (action.value if action else "changed")
+        record(s, report, actor, event, before=b, after=a, reason=reason, at=now)
+        self.queue.notify(s, report, event, a)
+        return report
 
     @staticmethod
     def _load(s: Session, ticket: str) -> Report:
@@ -112,13 +117,25 @@ class Workflow:
         report.agency_code = agency
 
     # ------------------------------------------------------------ transitions
+    def _verify_apply(self, s, report, now):
+        clocks.meet(report, "acknowledge", now)
+        report.verified_at = now
+        report.claimed_by = report.claimed_until = None
+        clocks.start(report, "dispatch", now, self.sla)
+
     def verify(self, ticket: str, actor: Actor) -> Report:
-        def apply(s, report, now):
-            clocks.meet(report, "acknowledge", now)
-            report.verified_at = now
-            report.claimed_by = report.claimed_until = None
-            clocks.start(report, "dispatch", now, self.sla)
-        return self._change(ticket, actor, Action.VERIFY, apply)
+        return self._change(ticket, actor, Action.VERIFY, self._verify_apply)
+
+    def forward_in(self, s: Session, report: Report, actor: Actor, reason: str | None = None) -> Report:
+        """Verify `report` and assign it to its agency inside the caller's transaction: the system's own
+        forwarding of a confident report, in the transaction that stores it (routing/automation.py).
+        The same checks, events and listeners (the citizen's "forwarded" message) as verify + assign."""
+        now = self.queue.clock()
+        self._apply(s, report, actor, Action.VERIFY, self._verify_apply, now)
+
+        def assign(s, report, now):
+            self._assign(s, report, self._require_agency(s, report.agency_code), "assign", actor, now, reason)
+        return self._apply(s, report, actor, Action.ASSIGN, assign, now, reason=reason)
 
     def assign(self, ticket: str, actor: Actor, agency: str | None = None, reason: str | None = None) -> Report:
         def apply(s, report, now):

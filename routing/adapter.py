@@ -24,7 +24,8 @@ class RouterClassifier:
                                  channel=incoming.channel, received_at=incoming.received_at)
         details = {"actionable": r.actionable, "outside_city": r.outside_city, "location_source": r.location_source,
                    "support_agencies": list(r.support_agencies), "suggestions": [list(s) for s in r.suggestions],
-                   "explanation": list(r.explanation)}
+                   "automation": r.automation, "secondary_categories": list(r.secondary_categories),
+                   "model_version": r.model_version, "explanation": list(r.explanation)}
         if not r.actionable:
             return RoutingDecision(confidence=r.confidence, kelurahan_code=r.kelurahan_code, kecamatan=r.kecamatan,
                                    agency=self.router.cls["triage_agency"], details=details)

@@ -1,4 +1,5 @@
-"""`routing` sub-commands for the app's typer CLI: `classify [--dedupe]` and `evaluate FILE.jsonl`."""
+"""`routing` sub-commands for the app's typer CLI: `classify [--dedupe]`, `evaluate FILE.jsonl`,
+`export-corrections`; the model's `train`, `versions`, `rollback`, `retrain` are in routing/train_cli.py."""
 from __future__ import annotations
 
 import io
@@ -17,12 +18,19 @@ routing_cli = typer.Typer(help="Routing engine: classify reports, score the rule
                           no_args_is_help=True)
 
 
-def _router(data_dir: Optional[Path]) -> Router:
+def _router(data_dir: Optional[Path], model: bool = True) -> Router:
+    """The rules, with the learned model: DATABASE_URL's active version when that database exists and has
+    one, else the shipped model (no server needed; `--rules-only` leaves the model out)."""
     try:
-        return Router.load(data_dir or default_data_dir())
+        router = Router.load(data_dir or default_data_dir())
     except RulesError as exc:
         typer.echo(f"invalid routing rules: {exc}", err=True)
         raise typer.Exit(2)
+    if model:
+        from .train_cli import attach_model
+
+        attach_model(router)
+    return router
 
 
 @routing_cli.command("classify")
@@ -31,9 +39,10 @@ def classify(
     outfile: Optional[Path] = typer.Option(None, "--out", help="where to write (default: stdout)"),
     dedupe: bool = typer.Option(False, "--dedupe", help="add duplicate_of for repeated incidents"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="reference data (default: ./data)"),
+    rules_only: bool = typer.Option(False, "--rules-only", help="the rules alone, without the learned model"),
 ) -> None:
     """Classify JSON-lines reports: one output line per input line; bad lines get an "error" key."""
-    router = _router(data_dir)
+    router = _router(data_dir, model=not rules_only)
     fin = infile if infile else io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     fout = outfile if outfile else sys.stdout
     errors = classify_stream(fin, fout, dedupe=dedupe, router=router)
@@ -46,9 +55,11 @@ def evaluate(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="labelled JSON lines"),
     misses: bool = typer.Option(False, "--misses", help="also list every wrong field"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="reference data (default: ./data)"),
+    rules_only: bool = typer.Option(False, "--rules-only", help="score the rules alone, without the model"),
 ) -> None:
-    """Accuracy per field and confusion matrices for category and agency on a labelled file."""
-    router = _router(data_dir)
+    """Accuracy per field, confusion matrices, calibration (reliability table, ECE) and the risk-coverage
+    table of selective automation on a labelled file."""
+    router = _router(data_dir, model=not rules_only)
     typer.echo(report(run_evaluation(router, load_labelled(file)), misses=misses))
 
 
@@ -133,3 +144,8 @@ def geo_import(
         typer.echo(f"  ... {len(result.unmatched) - 20} more (--verbose lists them all)")
     if dry_run:
         typer.echo("dry run: nothing stored")
+
+
+from . import train_cli as _train_cli  # noqa: E402  (registers train, versions, rollback, retrain)
+
+_train_cli.register(routing_cli)

@@ -25,6 +25,9 @@ class Evaluation:
     confusion: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     misses: list[dict[str, Any]] = field(default_factory=list)
     dedupe: dict[str, float] = field(default_factory=dict)
+    # per actionable labelled report: confidence, right (category and agency), automation
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    secondary: Counter = field(default_factory=Counter)  # secondary_categories: tp, fp, fn
 
     def accuracy(self, name: str) -> float:
         return self.correct[name] / self.counted[name] if self.counted[name] else float("nan")
@@ -56,6 +59,16 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
         for name in ("category", "agency"):
             if name in exp:
                 ev.confusion[name][(str(exp[name]), str(out.get(name)))] += 1
+        if "secondary_categories" in exp and exp.get("actionable", True):
+            want, got = set(exp["secondary_categories"] or ()), set(out.get("secondary_categories") or ())
+            ev.secondary["tp"] += len(want & got)
+            ev.secondary["fp"] += len(got - want)
+            ev.secondary["fn"] += len(want - got)
+        if exp.get("actionable", True) and exp.get("category") and out.get("actionable"):
+            ev.decisions.append({"confidence": float(out.get("confidence") or 0.0),
+                                 "right": out.get("category") == exp["category"]
+                                 and ("agency" not in exp or out.get("agency") == exp["agency"]),
+                                 "automation": out.get("automation"), "category": out.get("category")})
         group, dup = exp.get("duplicate_group"), out.get("duplicate_of")
         earlier_in_group = group is not None and any(
             groups.get(o["id"]) == group for o in outputs[: outputs.index(out)])
@@ -105,6 +118,13 @@ def report(ev: Evaluation, misses: bool = False) -> str:
     d = ev.dedupe
     lines.append(f"  duplicates: precision {d['precision']:.1%}, recall {d['recall']:.1%} "
                  f"(tp {d['true_positive']}, fp {d['false_positive']}, fn {d['false_negative']})")
+    sec = ev.secondary
+    if sec["tp"] + sec["fp"] + sec["fn"]:
+        p = sec["tp"] / (sec["tp"] + sec["fp"]) if sec["tp"] + sec["fp"] else float("nan")
+        r = sec["tp"] / (sec["tp"] + sec["fn"]) if sec["tp"] + sec["fn"] else float("nan")
+        lines.append(f"  secondary categories: precision {p:.1%}, recall {r:.1%} "
+                     f"(tp {sec['tp']}, fp {sec['fp']}, fn {sec['fn']})")
+    lines += calibration_lines(ev.decisions)
     for name in ("category", "agency"):
         lines += ["", f"confusion matrix: {name} (rows expected, columns predicted)", confusion_table(ev.confusion[name])]
     if misses:
@@ -112,3 +132,32 @@ def report(ev: Evaluation, misses: bool = False) -> str:
         for m in ev.misses:
             lines.append(f"{m['id']}: {m['wrong']}  | {m['text'][:90]}")
     return "\n".join(lines)
+
+
+RISK_THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
+
+
+def calibration_lines(decisions: list[dict[str, Any]]) -> list[str]:
+    """Reliability table and ECE of the confidence (right = category and agency right), then the
+    risk-coverage table: at each threshold the share of reports above it and their accuracy, and the
+    same for what the per-category thresholds of the model actually auto-forward."""
+    from .fitting import ece
+
+    if not decisions:
+        return []
+    error, table = ece(decisions)
+    lines = ["", f"calibration ({len(decisions)} actionable reports; right = category and agency right): "
+                 f"ECE {error:.3f}", "  confidence      n   mean conf  accuracy"]
+    for lo, hi, n, conf, acc in table:
+        lines.append(f"  {lo:.1f}-{hi:.1f}  {n:>8}   {conf:8.3f}  {acc:8.1%}")
+    lines += ["", "risk-coverage (reports at or above the threshold: share, accuracy)",
+              "  threshold  coverage  accuracy"]
+    total = len(decisions)
+    for t in RISK_THRESHOLDS:
+        above = [d for d in decisions if d["confidence"] >= t]
+        acc = sum(d["right"] for d in above) / len(above) if above else float("nan")
+        lines.append(f"  {t:>9.2f}  {len(above) / total:8.1%}  {acc:8.1%}")
+    auto = [d for d in decisions if d["automation"] == "auto_forward"]
+    acc = sum(d["right"] for d in auto) / len(auto) if auto else float("nan")
+    lines.append(f"  per-category thresholds (auto_forward): {len(auto) / total:.1%} of reports, accuracy {acc:.1%}")
+    return lines

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from domain.models import Report
 
-from . import corrections, incidents
+from . import automation, corrections, incidents
 from .duplicates import DuplicateFinder, run_before_commit
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ class QueueRouting:
         corrections.snapshot_proposal(report)
         incidents.on_received(session, report, self.clock(), self.incident_rules)
         outcome = self.finder.on_received(session, report)
+        # Selective automation (issue 9): confident non-emergency reports are forwarded by the system.
+        automation.on_received(self.services, session, report, merged=outcome.merged_into is not None)
         if outcome.merged_into is not None:
             # After the other listeners' "received" work (the receipt comes first), before commit.
             details = outcome.merge_details

@@ -2,7 +2,8 @@
 
 Each input line is {"id", "channel", "text", "received_at", optional "lat", "lon", "citizen"}; each
 output line carries at least id, actionable, kind, category, agency, priority, kecamatan, kelurahan,
-confidence (and duplicate_of with dedupe). A bad line yields {"id", "error"}; nothing raises.
+confidence, automation (emergency | auto_forward | triage), suggestions (top three), secondary_categories
+(and duplicate_of with dedupe). A bad line yields {"id", "error"}; nothing raises.
 """
 from __future__ import annotations
 
@@ -95,7 +96,10 @@ def classify_lines(router: Router, lines: Iterable[str], dedupe: bool = False) -
             continue
         out = {"id": _id(item), **{k: getattr(result, k) for k in OUTPUT_KEYS[1:]}}
         out.update(kelurahan_code=result.kelurahan_code, outside_city=result.outside_city,
-                   support_agencies=list(result.support_agencies), explanation=list(result.explanation))
+                   support_agencies=list(result.support_agencies), automation=result.automation,
+                   suggestions=[[c, s] for c, s in result.suggestions],
+                   secondary_categories=list(result.secondary_categories), model_version=result.model_version,
+                   explanation=list(result.explanation))
         if deduper is not None:
             out["duplicate_of"] = _dedupe(deduper, router, out["id"], item, result, lat, lon, received)
         yield out

@@ -99,9 +99,14 @@ def test_hazard_upgrades_non_emergency_category_to_p1(router):
 
 
 def test_low_confidence_goes_to_triage_with_suggestions(router):
+    # Issue 9: the output keeps the best guess (never OTHER/UPT_PRK in its place); "needs a person" is the
+    # automation field. With no category evidence at all the best guess is OTHER with the control room.
     result = router.classify("mau lapor soal pak rt yang tidak transparan soal iuran warga")
-    assert result.agency == "UPT_PRK" and result.category == "OTHER"
+    assert result.automation == "triage" and (result.category, result.agency) == ("OTHER", "UPT_PRK")
     assert result.confidence < router.cls["confidence_threshold"]
+    weak = router.classify("tolong dicek ya pak, lampu di gang kadang nyala kadang enggak")
+    assert weak.category == "STREETLIGHT" and weak.agency == "PERKIM" and weak.automation == "triage"
+    assert weak.suggestions and weak.suggestions[0][0] == "STREETLIGHT"
 
 
 def test_keyword_and_time_overrides(router):
@@ -195,4 +200,6 @@ def test_missing_rules_file(rules_copy):
 def test_threshold_is_data(rules_copy):
     path = rules_copy / "routing" / "thresholds.yaml"
     _break(path, "confidence_threshold: 0.35", "confidence_threshold: 0.99")
-    assert Router.load(rules_copy).classify("lampu pju mati di gang").agency == "UPT_PRK"
+    result = Router.load(rules_copy).classify("lampu pju mati di gang")
+    assert result.agency == "PERKIM" and result.automation == "triage"
+    assert any("below 0.99" in line for line in result.explanation)

@@ -43,6 +43,12 @@ def layout(**_):
                             html.Button(t("ops_discard"), id="ops-dead-discard", className="btn danger")],
                            className="form-row"),
                   html.Div(id="ops-dead")], className="card"),
+        html.Div([html.H3(t("ops_models")), html.Div(id="ops-model-feedback"),
+                  html.Div([dcc.Input(id="ops-model-version", placeholder=t("ops_model_shipped")),
+                            dcc.Input(id="ops-model-reason", placeholder="alasan", style={"flex": 1}),
+                            html.Button(t("ops_model_rollback"), id="ops-model-rollback", className="btn danger")],
+                           className="form-row"),
+                  html.Div(id="ops-models")], className="card"),
     ])
 
 
@@ -151,3 +157,37 @@ def dead_letter(_a, _b, letter_id, reason):
         return feedback(str(exc), ok=False)
     _log("dead_letter_reprocessed", {"dead_letter_id": number, "state": state})
     return feedback(f"#{number}: {state}", ok=state == "reprocessed")
+
+
+# ---------------------------------------------------------------- routing model versions (routing/registry.py)
+@callback(Output("ops-models", "children"), Input("ops-refresh", "n_intervals"), Input("ops-model-feedback", "children"))
+@auth.guard("ops")
+def models(_n, _f):
+    from routing.registry import versions_overview
+
+    rows = [{**r, "created_at": _wib(r["created_at"]),
+             "accuracy": "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}",
+             "macro_f1": "-" if r["macro_f1"] is None else f"{r['macro_f1']:.3f}",
+             "ece": "-" if r["ece"] is None else f"{r['ece']:.3f}"} for r in versions_overview(services().reads)]
+    if not rows:
+        return html.P(t("ops_model_none"), className="muted")
+    return data_table("ops-models-table", rows, ["version", "status", "source", "trained_by", "created_at", "rows",
+                                                 "accuracy", "macro_f1", "ece"])
+
+
+@callback(Output("ops-model-feedback", "children"), Input("ops-model-rollback", "n_clicks"),
+          State("ops-model-version", "value"), State("ops-model-reason", "value"), prevent_initial_call=True)
+@auth.guard("ops")
+@auth.writer
+def model_rollback(_n, version, reason):
+    from domain.lifecycle import DomainError
+    from routing.registry import rollback_to
+
+    if current_user.actor.role.value != "admin":
+        return feedback(t("ops_model_admin_only"), ok=False)
+    try:
+        active = rollback_to(services().sessions, version, current_user.actor, (reason or "").strip() or None,
+                             queries.now())
+    except DomainError as exc:
+        return feedback(str(exc), ok=False)
+    return feedback(f"{t('done')}: {active}")
