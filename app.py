@@ -244,7 +244,12 @@ def submit(file: str = typer.Argument("-", help="JSON file with one report, or -
         result = services.queue.submit(incoming, SYSTEM)
     except DomainError as exc:
         _fail(str(exc))
-    _print_json(report_to_dict(services.queue.get(result.report.ticket)))
+    _print_json(_report_json(services, services.queue.get(result.report.ticket)))
+
+
+def _report_json(services: Services, report) -> dict:
+    """A report as the command line prints it: with the citizen's tracking link (PUBLIC_BASE_URL)."""
+    return report_to_dict(report, tracking_base_url=services.settings.public_base_url)
 
 
 @cli.command()
@@ -253,7 +258,7 @@ def show(ticket: str):
     services = _services()
     services.init_db()
     try:
-        _print_json(report_to_dict(services.queue.get(ticket)))
+        _print_json(_report_json(services, services.queue.get(ticket)))
     except DomainError as exc:
         _fail(str(exc))
 
@@ -268,7 +273,7 @@ def list_reports(as_json: bool = typer.Option(False, "--json", help="One JSON ob
                                        per_page=limit)
     for report in page.items:
         if as_json:
-            _print_json(report_to_dict(report))
+            _print_json(_report_json(services, report))
         else:
             typer.echo(f"{report.ticket}  {report.status:<15} {report.priority} {report.agency_code:<14} "
                        f"{report.channel:<9} {report.text[:60]!r}")

@@ -1,6 +1,7 @@
 """Access logs never hold a credential: a logging filter that blanks secret query parameters.
 
-The kiosk token (`?kiosk=`), API keys (`?api_key=`), Meta's `hub.verify_token` and any `token`,
+The kiosk token (`?kiosk=`), API keys (`?api_key=`), a citizen's tracking code (`?kode=`), Meta's
+`hub.verify_token` and any `token`,
 `key`, `password` or `signature` parameter are replaced by `[redacted]` in the request lines that
 Werkzeug (`serve`) and gunicorn (`--access-logfile`, whose atoms `r`, `U`, `q`, `f` hold the URL and
 the referer) write. `install()` attaches the filter to their loggers; app.py calls it when it serves.
@@ -11,7 +12,7 @@ import logging
 import re
 
 SECRET_PARAMS = re.compile(
-    r"(?i)((?:^|[?&;]|%3F|%26)(?:kiosk|api_?key|apikey|access_token|token|key|password|passwd|secret|signature"
+    r"(?i)((?:^|[?&;]|%3F|%26)(?:kiosk|kode|api_?key|apikey|access_token|token|key|password|passwd|secret|signature"
     r"|hub\.verify_token)=)[^&;\s\"']*")
 LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
