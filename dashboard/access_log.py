@@ -13,7 +13,7 @@ import re
 
 SECRET_PARAMS = re.compile(
     r"(?i)((?:^|[?&;]|%3F|%26)(?:kiosk|kode|api_?key|apikey|access_token|token|key|password|passwd|secret|signature"
-    r"|hub\.verify_token)=)[^&;\s\"']*")
+    r"|hub\.verify_token)(?:=|%3D))[^&;\s\"']*")
 LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 

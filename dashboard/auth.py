@@ -39,6 +39,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "executive": frozenset({"admin", "supervisor", "executive"}),
     "ops": frozenset({"admin", "operator", "supervisor"}),
     "public": None,  # everyone, no login
+    "lacak": None,  # the citizen's tracking page: everyone with the link (its code is checked per report)
 }
 PAGE_PATHS = {"/": "home", "/wall": "wall", "/operator": "operator", "/agency": "agency",
               "/supervisor": "supervisor", "/executive": "executive", "/ops": "ops"}
@@ -211,7 +212,8 @@ def install(server) -> None:
 
     @server.after_request
     def _csrf_cookie(response):
-        if request.path in PAGE_PATHS or request.path in ("/public", "/login") or g.get("csrf_refresh"):
+        if (request.path in PAGE_PATHS or request.path in ("/public", "/login") or request.path.startswith("/lacak/")
+                or g.get("csrf_refresh")):
             response.set_cookie(CSRF_COOKIE, generate_csrf(), samesite="Strict", httponly=False, secure=https)
         return response
 

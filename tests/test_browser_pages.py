@@ -174,7 +174,7 @@ def _agency_act_payload(ticket):
               ("agency-transfer-reason", "value", None), ("agency-ext-stage", "value", "resolve"),
               ("agency-ext-minutes", "value", None), ("agency-reason-code", "value", "workload"),
               ("agency-reason-text", "value", None), ("agency-evidence", "filename", None),
-              ("agency-version", "data", 0)]
+              ("agency-version", "data", 0), ("agency-evidence-stage", "value", "before")]
     return {"output": "..agency-feedback.children...agency-version.data..",
             "outputs": [{"id": "agency-feedback", "property": "children"},
                         {"id": "agency-version", "property": "data"}],
