@@ -163,13 +163,17 @@ def serve(host: str = "127.0.0.1", port: int = 8050,
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
     if use_demo:
         _demo_accounts(services)
+    from dashboard import serving
+
+    serving.configure_logging()
+    options = serving.ServerOptions.from_env(services.settings.max_request_bytes)
     scheduler = _start_scheduler(services, demo=use_demo, blocking=False)
-    server = create_server(services)
-    typer.echo(f"Serving on http://{host}:{port}/ (demo feed: {'on' if use_demo else 'off'})", err=True)
     try:
-        server.run(host=host, port=port, debug=False, threaded=True)
+        server = create_server(services)
+        typer.echo(f"Serving on http://{host}:{port}/ (demo feed: {'on' if use_demo else 'off'})", err=True)
+        serving.run(server, host, port, options)
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)  # the jobs finish their run; the worker lock is released
 
 
 def _demo_accounts(services: Services) -> None:

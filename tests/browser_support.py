@@ -1,5 +1,6 @@
 """Shared end-to-end fixtures: the running app (one server per test session, in a subprocess on a free
-port with a temp database) and Debian's Chromium driven through Playwright (one browser per session).
+port with a temp database, served as `serve` serves it: waitress, dashboard/serving.py) and Debian's
+Chromium driven through Playwright (one browser per session).
 Loaded by tests/conftest.py (pytest_plugins), so every browser test file shares one server and one browser.
 Screenshots go to test-artifacts/."""
 from __future__ import annotations
@@ -32,9 +33,11 @@ SERVER = """
 import sys
 sys.path.insert(0, {root!r})
 from app import Services, create_server
+from dashboard import serving
 from domain.config import Settings
 services = Services(Settings.from_env(secret_key="browser-test-secret-0123456789"))
-create_server(services).run(host="127.0.0.1", port={port}, threaded=True)
+serving.configure_logging()
+serving.run(create_server(services), "127.0.0.1", {port}, serving.ServerOptions.from_env())
 """
 
 
