@@ -156,17 +156,21 @@ def main(ctx: typer.Context):
 def serve(host: str = "127.0.0.1", port: int = 8050,
           demo: Optional[bool] = typer.Option(None, "--demo/--no-demo",
                                               help="Run the demo feed (default: when no channel is configured).")):
-    """Serve the web app with the scheduler in the same process (the embedded default)."""
+    """Serve the web app (waitress, dashboard/serving.py) with the scheduler in the same process (the
+    embedded default). SIGTERM or Ctrl-C stops both gracefully."""
+    from dashboard import serving
+
     services = _services()
     _require_session_key(services.settings)
+    try:
+        options = serving.ServerOptions.from_env(services.settings.max_request_bytes)
+    except ValueError as exc:
+        _fail(str(exc))
     services.init_db()
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
     if use_demo:
         _demo_accounts(services)
-    from dashboard import serving
-
     serving.configure_logging()
-    options = serving.ServerOptions.from_env(services.settings.max_request_bytes)
     scheduler = _start_scheduler(services, demo=use_demo, blocking=False)
     try:
         server = create_server(services)

@@ -138,6 +138,15 @@ LOGIN_PAGE = """<!doctype html><html lang="{{lang}}"><head><meta charset="utf-8"
 <p><a href="/public">{{ 'Halaman publik' if lang=='id' else 'Public page' }}</a></p></form></body></html>"""
 
 
+def _same_site_referrer() -> str:
+    """The path and query of the page that linked here, when it is one of ours (the tracking page's
+    language toggle comes back to its own address without repeating it)."""
+    referrer = urlparse(request.referrer or "")
+    if referrer.netloc != request.host or not referrer.path.startswith("/"):
+        return ""
+    return _safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
+
+
 def _safe_next(target: str | None) -> str:
     if not target:
         return ""
@@ -261,7 +270,7 @@ def install(server) -> None:
 
     @server.route("/lang/<code>")
     def set_lang(code: str):
-        response = redirect(_safe_next(request.args.get("next")) or "/")
+        response = redirect(_safe_next(request.args.get("next")) or _same_site_referrer() or "/")
         if code in ("id", "en"):
             response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", secure=https)
         return response

@@ -31,8 +31,11 @@ def navbar():
     links = [html.A(t(page), href=href, className="nav-link", id=f"shell-nav-{page}")
              for page, href in NAV if auth.allowed(page)]
     other = "en" if lang() == "id" else "id"
-    right = [html.A(other.upper(), href=f"/lang/{other}?next=" + quote(_current_path(), safe="/"),
-                    id="shell-lang", className="nav-link")]
+    here = _current_path()
+    # the tracking page's address holds its ticket and code: the page never repeats it; /lang goes back
+    # to the page it was clicked on (its Referer) instead
+    toggle = f"/lang/{other}" if here.startswith("/lacak/") else f"/lang/{other}?next=" + quote(here, safe="/")
+    right = [html.A(other.upper(), href=toggle, id="shell-lang", className="nav-link")]
     if role:
         right += [html.Span(f"{current_user.username} ({role})", className="nav-user", id="shell-user"),
                   html.Form([dcc.Input(type="hidden", name="csrf_token", value=auth.csrf_token()),

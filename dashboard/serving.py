@@ -6,7 +6,8 @@ Sized for a control room: WEB_THREADS (default 16) requests at once, each short 
 well under 150 ms), enough for a few dozen screens polling every 1-3 s; WEB_CONNECTION_LIMIT (default
 500) open connections, since every browser keeps about six alive; idle connections close after 120 s.
 Request bodies past MAX_REQUEST_BYTES are refused by waitress itself (413, chunked ones too), before
-the app's own per-route caps (dashboard/limits.py). One access line per request, secrets redacted
+the app's own per-route caps (dashboard/limits.py). X-Forwarded-* headers reach the app, which trusts
+them only behind TRUSTED_PROXIES proxies (dashboard/limits.py). One access line per request, secrets redacted
 (dashboard/access_log.py). SIGTERM and Ctrl-C stop it gracefully: no new requests, running ones get
 a few seconds, then the caller stops the scheduler.
 """
@@ -71,7 +72,9 @@ def run(app, host: str, port: int, options: ServerOptions | None = None, *, read
     server = create_server(AccessLog(app), host=host, port=port, threads=options.threads,
                            connection_limit=options.connection_limit, channel_timeout=options.channel_timeout,
                            max_request_body_size=options.max_request_body_size, ident="tlr",
-                           expose_tracebacks=False, asyncore_use_poll=True)
+                           expose_tracebacks=False, asyncore_use_poll=True,
+                           # forwarded headers are the app's to trust or ignore (TRUSTED_PROXIES, ProxyFix)
+                           clear_untrusted_proxy_headers=False)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
     log.info("serving on http://%s:%s/ (waitress, %d threads, up to %d connections)", host, port,

@@ -43,6 +43,17 @@ def count_lookup() -> None:
     limits.hit(SCOPE, rule())
 
 
+def _without_own_url(page: str) -> str:
+    """Dash's page meta tags repeat the request's URL (twitter:url): not this one, which holds the ticket
+    and its code. The page names the tracking service only."""
+    from html import escape
+
+    neutral = request.host_url.rstrip("/") + "/lacak"
+    for form in {request.url, escape(request.url), escape(request.url, quote=False)}:
+        page = page.replace(f'content="{form}"', f'content="{neutral}"')
+    return page
+
+
 def install(server, dash_app) -> None:
     raw = os.environ.get(RULE_SETTING, "").strip() or DEFAULT_RULE
     limits.parse_rule(RULE_SETTING, raw)  # a malformed setting stops the start, naming it
@@ -54,7 +65,7 @@ def install(server, dash_app) -> None:
         if wait is not None:
             return Response(TOO_MANY.format(seconds=wait), status=429, mimetype="text/html",
                             headers={"Retry-After": str(wait)})
-        return dash_app.index()
+        return _without_own_url(dash_app.index())
 
     @server.after_request
     def _no_store(response):

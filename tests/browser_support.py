@@ -193,8 +193,8 @@ def until(check, what: str, timeout_s: float = STATE_TIMEOUT_MS / 1000):
 class Page:
     """A logged-in browser tab that records console errors."""
 
-    def __init__(self, browser, base, user=None, *, csp: bool = False):
-        self.context = new_context(browser, csp=csp, viewport={"width": 1920, "height": 1080})
+    def __init__(self, browser, base, user=None, *, csp: bool = False, viewport: dict | None = None):
+        self.context = new_context(browser, csp=csp, viewport=viewport or {"width": 1920, "height": 1080})
         self.page = self.context.new_page()
         self.base, self.errors = base, []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)

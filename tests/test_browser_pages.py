@@ -472,7 +472,7 @@ def _callback_requests(base):
     would send with empty inputs: (page, payload)."""
     deps = json.loads(urllib.request.urlopen(base + "/_dash-dependencies", timeout=10).read())
     pages = {"kpi": "wall", "wall": "wall", "agency": "agency", "operator": "operator", "supervisor": "supervisor",
-             "executive": "executive", "ops": "ops", "public": "public", "home": "home"}
+             "executive": "executive", "ops": "ops", "public": "public", "home": "home", "lacak": "lacak"}
 
     def spec(entry):
         if entry["id"].startswith("{"):
