@@ -211,9 +211,9 @@ class Page:
         self.page.wait_for_selector(ready)
         return self.page
 
-    def shot(self, name):
+    def shot(self, name, *, full_page: bool = False):
         ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{backend()}.png"))
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{backend()}.png"), full_page=full_page)
 
     def callback(self, payload: dict):
         token = next(c["value"] for c in self.context.cookies() if c["name"] == "_csrf_token")

@@ -56,6 +56,9 @@ def test_the_card_shows_the_thread_in_order_and_the_citizens_reports_on_every_ch
             .map(td => { const r = document.createRange(); r.selectNodeContents(td);
                          return [getComputedStyle(td).whiteSpace, r.getClientRects().length]; })""")
         assert lines and all(style == "nowrap" and rects == 1 for style, rects in lines), lines
+        fits = page.evaluate("() => { const t = document.querySelector('#operator-queue');"
+                             " return [t.scrollWidth, t.clientWidth]; }")
+        assert fits[0] <= fits[1], f"the queue table overflows its column: {fits}"
         page.locator("#operator-thread").scroll_into_view_if_needed()
         tab.shot("operator-card")
         assert tab.errors == []

@@ -196,6 +196,11 @@ def test_before_after_lists_recent_evidence_and_nothing_personal(services):
     flat = repr(items).lower()
     for secret in (report.ticket.lower(), "sutrisno", "0812", "numpuk", "diangkut"):
         assert secret not in flat
+    from dashboard.components import before_after as gallery
+
+    card = repr(gallery.gallery())  # what /public draws from them
+    assert card.count("/foto/") == 2 and "Sebelum" in card and "Sesudah" in card and "Sampah" in card
+    assert report.ticket not in card and "diangkut" not in card
 
 
 def test_submit_and_show_print_the_tracking_url(database_url, tmp_path):

@@ -13,15 +13,26 @@ from dashboard import actions, context
 from domain import tracking
 from domain.actors import Actor
 from domain.models import Attachment, Report
-from tests.browser_support import Page, _submit, settled
+from tests.browser_support import Page, _submit, settled, until
 
 NAME, PHONE, EMAIL = "Sutrisno Wibowo", "+6281298765432", "sutrisno.track@example.org"
 TEXT = "Saya Sutrisno Wibowo (0812-9876-5432, sutrisno.track@example.org): sampah numpuk di TPS Gang Kelinci"
 SECRETS = ("Sutrisno", "Wibowo", "0812", "6281298765432", "9876", "sutrisno.track", "example.org", "numpuk",
            "Kelinci")
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00"
-       b"\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 OPERATOR = Actor("op1", "operator")
+
+
+def _photo(rgb: tuple[int, int, int], mark: bytes, width: int = 240, height: int = 160) -> bytes:
+    """A real PNG of one colour with a lighter band (a stand-in for the agency's photo); `mark` makes it unique."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    light = bytes(min(255, c + 70) for c in rgb)
+    rows = b"".join(b"\x00" + (light if height // 3 < y < height // 2 else bytes(rgb)) * width for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"tEXt", b"mark\x00" + mark) + chunk(b"IEND", b""))
 DLH = Actor("dlh1", "agency_officer", "DLH")
 
 
@@ -41,8 +52,10 @@ def _resolved_with_photos(services):
     wf.accept(report.ticket, DLH)
     wf.start(report.ticket, DLH)
     context.set_services(services)
-    actions.add_evidence(DLH, report.ticket, "sebelum.png", "image/png", PNG + report.ticket.encode() + b"b", "before")
-    actions.add_evidence(DLH, report.ticket, "sesudah.png", "image/png", PNG + report.ticket.encode() + b"a", "after")
+    actions.add_evidence(DLH, report.ticket, "sebelum.png", "image/png", _photo((120, 85, 50), report.ticket.encode()),
+                         "before")
+    actions.add_evidence(DLH, report.ticket, "sesudah.png", "image/png", _photo((60, 140, 80), report.ticket.encode()),
+                         "after")
     wf.resolve(report.ticket, DLH, "Sampah sudah diangkut; pelapor Sutrisno (0812-9876-5432) sudah dikabari")
     return services.queue.get(report.ticket)
 
@@ -141,8 +154,14 @@ def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):
     url = tracking.path(report.ticket, report.tracking_code)
     tab = Page(browser, live["base"], csp=True, viewport={"width": 412, "height": 915})
     bodies: list[str] = []  # every callback response the page received, read as it arrives
-    tab.page.on("response", lambda r: bodies.append(r.text()) if "/_dash-update-component" in r.url and r.ok
-                else None)
+
+    def read(response):
+        if "/_dash-update-component" in response.url and response.ok:
+            try:
+                bodies.append(response.text())
+            except Exception:  # noqa: BLE001 - the page navigated on (the /public poll below) before it was read
+                pass
+    tab.page.on("response", read)
     try:
         page = tab.open(url, "#lacak-status")
         settled(page)
@@ -151,11 +170,11 @@ def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):
         assert page.locator("#lacak-timeline li.done").count() == 6
         assert "[telepon]" in page.inner_text("#lacak-note") and "0812" not in page.inner_text("#lacak-note")
         page.wait_for_selector("#lacak-photos img.lacak-photo >> nth=1")
-        until_loaded = "Array.from(document.querySelectorAll('#lacak-photos img')).every(i => i.naturalWidth === 1)"
+        until_loaded = "Array.from(document.querySelectorAll('#lacak-photos img')).every(i => i.naturalWidth === 240)"
         page.wait_for_load_state("networkidle")
         assert page.evaluate(until_loaded)
         _assert_nothing_personal(page.content(), bodies)
-        tab.shot("tracking-resolved")
+        tab.shot("tracking-resolved", full_page=True)
 
         page.click("#shell-lang")  # English, and still this report: the code survives the toggle
         page.wait_for_selector("#lacak-status >> text=Resolved")
@@ -167,7 +186,7 @@ def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):
         assert "5/5" in page.inner_text("#lacak-rated")
         assert services.queue.get(report.ticket).satisfaction == 5
         _assert_nothing_personal(page.content(), bodies)
-        tab.shot("tracking-rated")
+        tab.shot("tracking-rated", full_page=True)
 
         bodies.clear()
         page = tab.open(f"/lacak/{report.ticket}?kode=wrong-code-123", "#lacak-not-found")
@@ -177,6 +196,26 @@ def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):
         assert bodies and not any(report.ticket in b for b in bodies)
         _assert_nothing_personal(html, bodies)
         tab.shot("tracking-wrong-code")
+
+        # /public shows the same agency photos of recently resolved reports, by their references only
+        def gallery():  # the gallery is read at most once a minute: an earlier visit may still be kept
+            tab.open("/public", "#public-before-after")
+            settled(page)
+            found = page.locator("#public-before-after img").count() >= 2
+            if not found:
+                page.wait_for_timeout(3000)  # the kept copy expires within 60 s: look again in a moment
+            return found
+        until(gallery, "the resolved report's photos on /public", 120)
+        settled(page)
+        bodies.clear()
+        page.reload()
+        page.wait_for_selector("#public-before-after img")
+        settled(page)
+        srcs = page.eval_on_selector_all("#public-before-after img", "els => els.map(e => e.getAttribute('src'))")
+        assert all(re.fullmatch(r"/foto/[\w-]{22}", src) for src in srcs), srcs
+        assert report.ticket not in page.content() and "diangkut" not in page.content()
+        _assert_nothing_personal(page.content(), bodies)
+        tab.shot("public-before-after", full_page=True)
         assert tab.errors == []
     finally:
         tab.close()

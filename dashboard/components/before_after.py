@@ -28,7 +28,7 @@ def gallery(page: str = "public"):
     cards = []
     for item in items:
         place = ", ".join(p for p in (item.kelurahan, item.kecamatan) if p) or "-"
-        figures = [html.Figure([html.Img(src=f"/foto/{ref}", alt=LABELS[stage][english], loading="lazy"),
+        figures = [html.Figure([html.Img(src=f"/foto/{ref}", alt=LABELS[stage][english]),
                                 html.Figcaption(LABELS[stage][english])])
                    for stage in ("before", "after") for ref in getattr(item, stage)]
         cards.append(html.Div([

@@ -8,7 +8,7 @@ from dashboard import queries
 from dashboard.i18n import column, lang, t
 
 
-NOWRAP = frozenset({"ticket", "priority", "received"})  # a ticket number never breaks over two lines
+NOWRAP = frozenset({"ticket"})  # a ticket number never breaks over two lines
 
 
 def queue_table(page: str, rows: list[dict], selected: str | None, columns=("ticket", "priority", "status",
@@ -18,7 +18,7 @@ def queue_table(page: str, rows: list[dict], selected: str | None, columns=("tic
     for r in rows:
         left = r.get("minutes_left")
         sla = html.Span("-" if left is None else f"{left}m", className=f"badge sla-{r.get('sla', 'green')}")
-        cells = [html.Td(sla)] + [html.Td(html.Span(r[c], className=f"badge {r[c]}") if c == "priority" else r[c],
+        cells = [html.Td(sla, className="nowrap")] + [html.Td(html.Span(r[c], className=f"badge {r[c]}") if c == "priority" else r[c],
                                           className="nowrap" if c in NOWRAP else None) for c in columns]
         cells.append(html.Td(html.Button("›", id={"type": f"{page}-row", "ticket": r["ticket"]},
                                          className="btn secondary", n_clicks=0)))

@@ -48,7 +48,7 @@ def layout(**_):
         dcc.Interval(id="agency-refresh", interval=3000),
         picker,
         html.Div([
-            html.Div([html.H3(t("queue")), html.Div(id="agency-queue")], className="col card"),
+            html.Div([html.H3(t("queue")), html.Div(id="agency-queue")], className="col card queue-col"),
             html.Div([
                 html.Div(html.P(t("select_report"), className="muted"), id="agency-detail"),
                 html.Div([
