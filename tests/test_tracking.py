@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select, text
@@ -203,22 +200,24 @@ def test_before_after_lists_recent_evidence_and_nothing_personal(services):
     assert report.ticket not in card and "diangkut" not in card
 
 
-def test_submit_and_show_print_the_tracking_url(database_url, tmp_path):
-    from domain.config import PROJECT_ROOT
+def test_submit_and_show_print_the_tracking_url(database_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
 
-    env = dict(os.environ, DATABASE_URL=database_url, ATTACHMENTS_DIR=str(tmp_path / "att"),
-               PUBLIC_BASE_URL="https://lapor.tangerangkota.go.id")
+    from app import cli
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ATTACHMENTS_DIR", str(tmp_path / "att"))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://lapor.tangerangkota.go.id")
     payload = {"channel": "web", "external_id": "track-1", "text": CITIZEN_TEXT, "received_at": "2026-11-23T09:15:00+07:00",
                "citizen": {"name": NAME, "phone": PHONE, "email": EMAIL}}
-    run = [sys.executable, "app.py"]
-    out = subprocess.run([*run, "submit", "-"], input=json.dumps(payload).encode(), capture_output=True,
-                         cwd=PROJECT_ROOT, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    printed = json.loads(out.stdout)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["submit", "-"], input=json.dumps(payload))
+    assert out.exit_code == 0, out.output
+    printed = json.loads(out.stdout.strip().splitlines()[-1])
     prefix = f"https://lapor.tangerangkota.go.id/lacak/{printed['ticket']}?kode="
     assert printed["tracking_url"].startswith(prefix) and len(printed["tracking_url"]) == len(prefix) + 22
-    shown = subprocess.run([*run, "show", printed["ticket"]], capture_output=True, cwd=PROJECT_ROOT, env=env, timeout=120)
-    assert json.loads(shown.stdout)["tracking_url"] == printed["tracking_url"]
+    shown = runner.invoke(cli, ["show", printed["ticket"]])
+    assert json.loads(shown.stdout.strip().splitlines()[-1])["tracking_url"] == printed["tracking_url"]
 
 
 def test_migration_0018_backfills_codes_and_marks_known_evidence(tmp_path, _pg_schema):
