@@ -163,20 +163,28 @@ def main(ctx: typer.Context):
 def serve(host: str = "127.0.0.1", port: int = 8050,
           demo: Optional[bool] = typer.Option(None, "--demo/--no-demo",
                                               help="Run the demo feed (default: when no channel is configured).")):
-    """Serve the web app with the scheduler in the same process (the embedded default)."""
+    """Serve the web app (waitress, dashboard/serving.py) with the scheduler in the same process (the
+    embedded default). SIGTERM or Ctrl-C stops both gracefully."""
+    from dashboard import serving
+
     services = _services()
     _require_session_key(services.settings)
+    try:
+        options = serving.ServerOptions.from_env(services.settings.max_request_bytes)
+    except ValueError as exc:
+        _fail(str(exc))
     services.init_db()
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
     if use_demo:
         _demo_accounts(services)
+    serving.configure_logging()
     scheduler = _start_scheduler(services, demo=use_demo, blocking=False)
-    server = create_server(services)
-    typer.echo(f"Serving on http://{host}:{port}/ (demo feed: {'on' if use_demo else 'off'})", err=True)
     try:
-        server.run(host=host, port=port, debug=False, threaded=True)
+        server = create_server(services)
+        typer.echo(f"Serving on http://{host}:{port}/ (demo feed: {'on' if use_demo else 'off'})", err=True)
+        serving.run(server, host, port, options)
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)  # the jobs finish their run; the worker lock is released
 
 
 def _demo_accounts(services: Services) -> None:
@@ -253,7 +261,12 @@ def submit(file: str = typer.Argument("-", help="JSON file with one report, or -
         result = services.queue.submit(incoming, SYSTEM)
     except DomainError as exc:
         _fail(str(exc))
-    _print_json(report_to_dict(services.queue.get(result.report.ticket)))
+    _print_json(_report_json(services, services.queue.get(result.report.ticket)))
+
+
+def _report_json(services: Services, report) -> dict:
+    """A report as the command line prints it: with the citizen's tracking link (PUBLIC_BASE_URL)."""
+    return report_to_dict(report, tracking_base_url=services.settings.public_base_url)
 
 
 @cli.command()
@@ -262,7 +275,7 @@ def show(ticket: str):
     services = _services()
     services.init_db()
     try:
-        _print_json(report_to_dict(services.queue.get(ticket)))
+        _print_json(_report_json(services, services.queue.get(ticket)))
     except DomainError as exc:
         _fail(str(exc))
 
@@ -277,7 +290,7 @@ def list_reports(as_json: bool = typer.Option(False, "--json", help="One JSON ob
                                        per_page=limit)
     for report in page.items:
         if as_json:
-            _print_json(report_to_dict(report))
+            _print_json(_report_json(services, report))
         else:
             typer.echo(f"{report.ticket}  {report.status:<15} {report.priority} {report.agency_code:<14} "
                        f"{report.channel:<9} {report.text[:60]!r}")

@@ -16,7 +16,7 @@ def create_dash(services):
     import dash
     from flask import Flask
 
-    from dashboard import access_log, auth, headers, limits, media
+    from dashboard import access_log, auth, headers, limits, media, tracking_web
     from domain import session_key
 
     key = session_key.load(services.settings)  # NoSessionKey: never a built-in key
@@ -43,6 +43,7 @@ def create_dash(services):
     from dashboard.layout import shell
 
     app.layout = shell
+    tracking_web.install(server, app)
     headers.install(server, app, https=services.settings.public_base_url.startswith("https://"))
     # Build the callback validation layout now, outside any request, so it holds every page's full
     # layout (inside a request the pages would render the visitor's "access denied" instead).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import uuid
 from pathlib import Path
 
@@ -29,6 +30,7 @@ TEMPLATES = {
     "done": "Laporan {ticket} sudah selesai ditangani. Terima kasih atas partisipasi Anda.",
 }
 EVIDENCE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+EVIDENCE_STAGES = ("before", "after")
 
 
 def _find(s, ticket: str) -> Report:
@@ -208,8 +210,13 @@ def handle_incident(actor: Actor, alert_id: int, action: str) -> dict:
     return {"done": done, "skipped": skipped, "into": into}
 
 
-def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, data: bytes) -> None:
+def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, data: bytes,
+                 stage: str = "after") -> None:
+    """An agency's evidence photo, taken `before` or `after` the work: the citizen's tracking page and the
+    public page show it by its own unguessable reference (attachments.public_ref, /foto/<ref>)."""
     settings = services().settings
+    if stage not in EVIDENCE_STAGES:
+        raise ValidationError("evidence", "a photo is taken before or after the work")
     if content_type not in EVIDENCE_TYPES:
         raise ValidationError("evidence", "a photo is JPEG, PNG or WebP")
     if len(data) > settings.max_attachment_bytes:
@@ -225,8 +232,10 @@ def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, da
         _scope(report, actor)
         safe_name = re.sub(r"[^\w.-]", "_", filename or "bukti")[:200]
         s.add(Attachment(report_id=report.id, filename=safe_name, content_type=content_type, size=len(data),
-                         sha256=digest, path=str(path), created_at=now))
-        record(s, report, actor, "evidence_added", after={"filename": safe_name, "sha256": digest}, at=now)
+                         sha256=digest, path=str(path), created_at=now, evidence_stage=stage,
+                         public_ref=secrets.token_urlsafe(16)))
+        record(s, report, actor, "evidence_added", after={"filename": safe_name, "sha256": digest, "stage": stage},
+               at=now)
 
 
 def note_progress(actor: Actor, ticket: str, note: str) -> None:

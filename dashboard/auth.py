@@ -39,6 +39,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "executive": frozenset({"admin", "supervisor", "executive"}),
     "ops": frozenset({"admin", "operator", "supervisor"}),
     "public": None,  # everyone, no login
+    "lacak": None,  # the citizen's tracking page: everyone with the link (its code is checked per report)
 }
 PAGE_PATHS = {"/": "home", "/wall": "wall", "/operator": "operator", "/agency": "agency",
               "/supervisor": "supervisor", "/executive": "executive", "/ops": "ops"}
@@ -137,6 +138,15 @@ LOGIN_PAGE = """<!doctype html><html lang="{{lang}}"><head><meta charset="utf-8"
 <p><a href="/public">{{ 'Halaman publik' if lang=='id' else 'Public page' }}</a></p></form></body></html>"""
 
 
+def _same_site_referrer() -> str:
+    """The path and query of the page that linked here, when it is one of ours (the tracking page's
+    language toggle comes back to its own address without repeating it)."""
+    referrer = urlparse(request.referrer or "")
+    if referrer.netloc != request.host or not referrer.path.startswith("/"):
+        return ""
+    return _safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
+
+
 def _safe_next(target: str | None) -> str:
     if not target:
         return ""
@@ -211,7 +221,8 @@ def install(server) -> None:
 
     @server.after_request
     def _csrf_cookie(response):
-        if request.path in PAGE_PATHS or request.path in ("/public", "/login") or g.get("csrf_refresh"):
+        if (request.path in PAGE_PATHS or request.path in ("/public", "/login") or request.path.startswith("/lacak/")
+                or g.get("csrf_refresh")):
             response.set_cookie(CSRF_COOKIE, generate_csrf(), samesite="Strict", httponly=False, secure=https)
         return response
 
@@ -259,7 +270,7 @@ def install(server) -> None:
 
     @server.route("/lang/<code>")
     def set_lang(code: str):
-        response = redirect(_safe_next(request.args.get("next")) or "/")
+        response = redirect(_safe_next(request.args.get("next")) or _same_site_referrer() or "/")
         if code in ("id", "en"):
             response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", secure=https)
         return response

@@ -9,8 +9,8 @@ from dashboard.media import url as media_url
 from dashboard.masking import contact
 from domain.clock import WIB
 from domain.lifecycle import OPEN_STATUSES, NotFound
-from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, Report, SlaBreach,
-                           SlaClock)
+from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, OutboxMessage, Report,
+                           SlaBreach, SlaClock)
 
 OPEN = [s.value for s in OPEN_STATUSES]
 TRIAGE = ["NEW", "VERIFIED", "WAITING_CITIZEN"]
@@ -57,14 +57,14 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
                 select(CitizenIdentity.kind, CitizenIdentity.value)
                 .where(CitizenIdentity.citizen_id == report.citizen_id)).all()]
             if agency is None:
-                history = [{"ticket": t, "channel": c, "status": st, "received": wib(at), "text": (tx or "")[:80]}
-                           for t, c, st, at, tx in s.execute(
-                               select(Report.ticket, Report.channel, Report.status, Report.received_at, Report.text)
+                history = [{"ticket": t, "channel": c, "category": cat or "-", "status": st, "received": wib(at),
+                            "text": (tx or "")[:80]}
+                           for t, c, cat, st, at, tx in s.execute(
+                               select(Report.ticket, Report.channel, Report.category_code, Report.status,
+                                      Report.received_at, Report.text)
                                .where(Report.citizen_id == report.citizen_id, Report.id != report.id)
                                .order_by(Report.received_at.desc()).limit(20)).all()]
-        messages = [{"id": m.id, "direction": m.direction, "channel": m.channel, "author": m.author,
-                     "body": m.body, "at": wib(m.at)}
-                    for m in s.scalars(select(Message).where(Message.report_id == report.id).order_by(Message.at))]
+        thread = conversation(s, report)
         attachments = [{"id": a.id, "filename": a.filename, "type": a.content_type,
                         "url": media_url(a.id) if a.path else a.source_url}
                        for a in s.scalars(select(Attachment).where(Attachment.report_id == report.id))]
@@ -80,10 +80,27 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
             "location_text": report.location_text,
             "lat": report.lat, "lon": report.lon, "kecamatan": report.kecamatan, "kelurahan": report.kelurahan_code,
             "citizen_name": citizen_name if role in ("admin", "operator", "supervisor") else None,
-            "identities": identities, "history": history, "messages": messages, "attachments": attachments,
+            "identities": identities, "history": history, "thread": thread, "attachments": attachments,
             "clocks": clocks, "routing": routing_view(report.routing), "transfer_count": report.transfer_count,
             "resolution_note": report.resolution_note, "is_demo": report.is_demo,
         }
+
+
+def conversation(s, report: Report) -> list[dict]:
+    """The report's conversation in order: the citizen's first message (the report itself), then every
+    message in and out (messages), each outbound one with its delivery state from the outbox."""
+    delivery = {}
+    for at, body, status, delivered in s.execute(
+            select(OutboxMessage.created_at, OutboxMessage.body, OutboxMessage.status, OutboxMessage.delivery_status)
+            .where(OutboxMessage.report_id == report.id)):
+        delivery[(at, body)] = delivered or status
+    thread = [{"id": None, "direction": "in", "channel": report.channel, "author": None, "body": report.text or "",
+               "at": wib(report.received_at), "delivery": None}]
+    for m in s.scalars(select(Message).where(Message.report_id == report.id).order_by(Message.at, Message.id)):
+        thread.append({"id": m.id, "direction": m.direction, "channel": m.channel, "author": m.author,
+                       "body": m.body, "at": wib(m.at),
+                       "delivery": delivery.get((m.at, m.body)) if m.direction == "out" else None})
+    return thread
 
 
 def routing_view(routing) -> dict:

@@ -1,6 +1,8 @@
 """The page shell: a thin navigation bar (links by role; the pages check roles themselves)."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import dash
 from dash import dcc, html
 from flask import has_request_context, request
@@ -29,8 +31,11 @@ def navbar():
     links = [html.A(t(page), href=href, className="nav-link", id=f"shell-nav-{page}")
              for page, href in NAV if auth.allowed(page)]
     other = "en" if lang() == "id" else "id"
-    right = [html.A(other.upper(), href=f"/lang/{other}?next=" + _current_path(),
-                    id="shell-lang", className="nav-link")]
+    here = _current_path()
+    # the tracking page's address holds its ticket and code: the page never repeats it; /lang goes back
+    # to the page it was clicked on (its Referer) instead
+    toggle = f"/lang/{other}" if here.startswith("/lacak/") else f"/lang/{other}?next=" + quote(here, safe="/")
+    right = [html.A(other.upper(), href=toggle, id="shell-lang", className="nav-link")]
     if role:
         right += [html.Span(f"{current_user.username} ({role})", className="nav-user", id="shell-user"),
                   html.Form([dcc.Input(type="hidden", name="csrf_token", value=auth.csrf_token()),
@@ -51,8 +56,10 @@ def denied(page: str):
 
 
 def _current_path() -> str:
-    """The page the browser shows (the layout is fetched by /_dash-layout from that page)."""
+    """The page the browser shows, with its query (the tracking page's code): the layout is fetched by
+    /_dash-layout from that page."""
     from urllib.parse import urlparse
 
-    path = urlparse(request.referrer or "/").path
-    return path if path.startswith("/") else "/"
+    url = urlparse(request.referrer or "/")
+    path = url.path if url.path.startswith("/") else "/"
+    return path + (f"?{url.query}" if url.query else "")

@@ -7,7 +7,9 @@
   login and logout forms at FORM_BYTES; a blueprint may declare its own cap in
   server.config[BLUEPRINT_CAPS] (ingest/web.py does, for uploads through the API).
 - **Rate limits.** `rate_limit(server, "10 per minute", ...)` decorates a view with a Flask-Limiter
-  limit, keyed by the client address unless told otherwise. The counters live in memory, one set
+  limit, keyed by the client address unless told otherwise. Work that is not a view of its own (a
+  look-up inside a Dash callback) counts with `hit(scope, rule)` and is refused with 429 past it;
+  `exhausted(scope, rule)` tells a page view to answer 429 before it starts. The counters live in memory, one set
   per process; with several gunicorn workers set RATELIMIT_STORAGE_URI (e.g. redis://host:6379) so
   they share one.
 - **Client address.** `request.remote_addr`. Behind reverse proxies set TRUSTED_PROXIES to how many
@@ -21,9 +23,11 @@ import io
 import os
 from typing import Callable
 
-from flask import abort, request
+from flask import abort, current_app, request
 from flask_limiter import Limiter
 from flask_login import current_user
+from limits import RateLimitItem, parse_many
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 SMALL_CALLBACK_BYTES = 256 * 1024
@@ -98,3 +102,50 @@ def rate_limit(server, rule: str, *, key: Callable[[], str] = client_address,
     those HTTP methods (all by default)."""
     limiter: Limiter = server.extensions[EXTENSION]
     return limiter.limit(rule, key_func=key, deduct_when=only_when, on_breach=on_breach, methods=methods)
+
+
+def parse_rule(name: str, rule: str) -> list[RateLimitItem]:
+    """The limits of a rule like "30 per minute;300 per hour"; a malformed one names its setting."""
+    try:
+        items = parse_many(rule)
+    except ValueError:
+        items = []
+    if not items:
+        raise ValueError(f"{name} must be limits like '30 per minute;300 per hour', got {rule!r}")
+    return items
+
+
+def _limiter() -> Limiter:
+    return current_app.extensions[EXTENSION]
+
+
+def _retry_after(limiter: Limiter, item: RateLimitItem, scope: str, ident: str) -> int:
+    import time
+
+    reset = limiter.limiter.get_window_stats(item, scope, ident).reset_time
+    return max(1, int(reset - time.time()) + 1)
+
+
+def hit(scope: str, rule: str, *, key: str | None = None) -> None:
+    """Count one unit of `scope` for the client address (or `key`) against `rule`; past it, refuse the
+    request at once: 429 with Retry-After (for work done inside a Dash callback, which no decorator
+    reaches)."""
+    limiter = _limiter()
+    if not limiter.enabled:
+        return
+    ident = key or client_address()
+    for item in parse_rule(scope, rule):
+        if not limiter.limiter.hit(item, scope, ident):
+            raise TooManyRequests(retry_after=_retry_after(limiter, item, scope, ident))
+
+
+def exhausted(scope: str, rule: str, *, key: str | None = None) -> int | None:
+    """Seconds until the client may try `scope` again when `rule` is used up (None: it may go on)."""
+    limiter = _limiter()
+    if not limiter.enabled:
+        return None
+    ident = key or client_address()
+    for item in parse_rule(scope, rule):
+        if not limiter.limiter.test(item, scope, ident):
+            return _retry_after(limiter, item, scope, ident)
+    return None

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from domain.clock import UTC, as_utc
+from domain.tracking import new_code as new_tracking_code
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -195,6 +196,9 @@ class Report(Base):
     claimed_until: Mapped[Optional[datetime]]
     routing: Mapped[Optional[dict[str, Any]]]
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the citizen's tracking link (domain/tracking.py; migration 0018_tracking_codes): set for every new
+    # report, also by set-based inserts that do not name it
+    tracking_code: Mapped[Optional[str]] = mapped_column(String(32), default=new_tracking_code)
 
     clocks: Mapped[list["SlaClock"]] = relationship(
         back_populates="report", order_by="SlaClock.id", cascade="all, delete-orphan"
@@ -204,9 +208,12 @@ class Report(Base):
 
 
 class Attachment(Base):
-    """Metadata of a file; the bytes live on disk under the attachments folder."""
+    """Metadata of a file; the bytes live on disk under the attachments folder. `evidence_stage` marks an
+    agency's evidence photo ("before" or "after" the work; NULL: the citizen's own media), which alone has
+    a `public_ref`: the unguessable name the public photo route serves it by (migration 0018)."""
 
     __tablename__ = "attachments"
+    __table_args__ = (Index("uq_attachments_public_ref", "public_ref", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
     filename: Mapped[str] = mapped_column(String(255))
@@ -216,6 +223,8 @@ class Attachment(Base):
     path: Mapped[Optional[str]] = mapped_column(String(500))
     source_url: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[datetime]
+    evidence_stage: Mapped[Optional[str]] = mapped_column(String(8))  # before | after | NULL (citizen's)
+    public_ref: Mapped[Optional[str]] = mapped_column(String(32))
     report: Mapped[Report] = relationship(back_populates="attachments")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from domain import clocks
+from domain import clocks, tracking
 from domain.actors import SYSTEM, Actor
 from domain.citizens import pairs_in, resolve_citizens
 from domain.clock import WIB, Clock, isoformat, utcnow
@@ -190,7 +190,7 @@ class QueueService:
                 raw_payload=item.raw_payload, citizen_id=citizen_id,
                 sla_policy_set=self.sla.policy_set_for(item.channel), received_at=item.received_at,
                 claimed_at=item.claimed_at, created_at=now, updated_at=now, transfer_count=0, needs_supervisor=False,
-                routing=d["routing"], is_demo=item.is_demo,
+                routing=d["routing"], is_demo=item.is_demo, tracking_code=tracking.new_code(),
             ))
         # Plain executemany (RETURNING in parameter order is row by row on SQLite); tickets map ids back.
         s.execute(insert(Report.__table__), rows)

@@ -1,12 +1,14 @@
 """Plain-dict views of stored objects: the JSON contract of the command line and the API."""
 from __future__ import annotations
 
-from domain import clocks
+from domain import clocks, tracking
 from domain.clock import isoformat
 from domain.models import Report
 
 
-def report_to_dict(report: Report, *, include_citizen: bool = True) -> dict:
+def report_to_dict(report: Report, *, include_citizen: bool = True, tracking_base_url: str | None = None) -> dict:
+    """`tracking_base_url` (PUBLIC_BASE_URL) adds the citizen's `tracking_url` (domain/tracking.py): for
+    the command line, which speaks for the city, never for API clients."""
     data = {
         "ticket": report.ticket,
         "status": report.status,
@@ -30,4 +32,6 @@ def report_to_dict(report: Report, *, include_citizen: bool = True) -> dict:
     }
     if include_citizen:
         data["citizen_id"] = report.citizen_id
+    if tracking_base_url is not None:
+        data["tracking_url"] = tracking.url(tracking_base_url, report.ticket, report.tracking_code)
     return data

@@ -13,8 +13,8 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from domain import ratings
 from domain.clock import to_wib
-from domain.events import record
 from domain.intake import AttachmentInfo, IncomingReport
 from domain.lifecycle import DomainError, Status
 from domain.models import Agency, Report
@@ -114,14 +114,12 @@ def _rate(channels, msg: InboundMessage, score: int, citizen_id: int) -> Outcome
     with channels.inbox.sessions.begin() as s:
         report = s.scalar(select(Report).where(
             Report.citizen_id == citizen_id, Report.status == Status.CLOSED.value,
-            Report.satisfaction.is_(None), Report.closed_at >= now - SURVEY_WINDOW,
+            Report.satisfaction.is_(None), Report.resolved_at.is_not(None), Report.closed_at >= now - SURVEY_WINDOW,
         ).order_by(Report.closed_at.desc()).limit(1).with_for_update())
         if report is None:
             return None
         if not channels.inbox.remember_command(s, report, msg.channel, msg.external_id, msg.author, msg.text, now):
             return Outcome("duplicate", report.ticket)
-        report.satisfaction = score
-        record(s, report, citizen_actor(msg.author or msg.channel), "satisfaction_rated",
-               after={"satisfaction": score, "channel": msg.channel}, at=now)
+        ratings.rate(s, report, citizen_actor(msg.author or msg.channel), score, channel=msg.channel, now=now)
         _reply(channels, s, report, msg, "survey_thanks", ticket=report.ticket, score=score)
         return Outcome("command", report.ticket)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from domain import tracking
 from domain.clock import to_wib
 from domain.db import transaction_state
 from domain.lifecycle import REOPEN_WINDOW
@@ -44,8 +45,10 @@ JUST_WROTE = {"received", "merge"}  # answers to a message that just came in: in
 
 
 class CitizenNotifier:
-    def __init__(self, templates: Templates, clock, email_domain: str = "tangerangkota.go.id"):
+    def __init__(self, templates: Templates, clock, email_domain: str = "tangerangkota.go.id",
+                 public_base_url: str = "http://127.0.0.1:8050"):
         self.templates, self.clock, self.email_domain = templates, clock, email_domain
+        self.public_base_url = public_base_url
 
     def __call__(self, session, report: Report, event_type: str, details: dict) -> None:
         template = MILESTONES.get(event_type)
@@ -58,8 +61,8 @@ class CitizenNotifier:
             return
         if event_type == "reject" and report.reject_reason in SILENT_REJECTIONS:
             return
-        if event_type == "close" and report.close_reason != "resolved":
-            return
+        if event_type == "close" and (report.close_reason != "resolved" or report.satisfaction is not None):
+            return  # closed unresolved, or already rated (on the tracking page): no survey question
         values = self._values(session, report, event_type, details)
         rendered = self.templates.render(template, **values)
         sent = set()
@@ -98,6 +101,7 @@ class CitizenNotifier:
             "reason_label": self.templates.reject_label(report.reject_reason),
             "into_ticket": details.get("merged_into", ""),
             "status_label": self.templates.status_label(report.status),
+            "tracking_url": tracking.url(self.public_base_url, report.ticket, report.tracking_code) or "",
         }
         if report.resolved_at is not None:
             values["reopen_until"] = to_wib(report.resolved_at + REOPEN_WINDOW).strftime("%d-%m-%Y %H:%M")
@@ -117,7 +121,7 @@ def listeners(services, config: ChannelConfig | None = None) -> list:
     """The queue listeners of the channels (app.Services loads them). Must not touch services.queue."""
     config = config or ChannelConfig.from_env()
     templates = Templates.load(services.settings.data_dir)
-    return [CitizenNotifier(templates, services.clock, _email_domain(config))]
+    return [CitizenNotifier(templates, services.clock, _email_domain(config), services.settings.public_base_url)]
 
 
 __all__ = ["listeners", "CitizenNotifier", "MILESTONES"]

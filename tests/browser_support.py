@@ -1,5 +1,6 @@
 """Shared end-to-end fixtures: the running app (one server per test session, in a subprocess on a free
-port with a temp database) and Debian's Chromium driven through Playwright (one browser per session).
+port with a temp database, served as `serve` serves it: waitress, dashboard/serving.py) and Debian's
+Chromium driven through Playwright (one browser per session).
 Loaded by tests/conftest.py (pytest_plugins), so every browser test file shares one server and one browser.
 Screenshots go to test-artifacts/."""
 from __future__ import annotations
@@ -32,9 +33,11 @@ SERVER = """
 import sys
 sys.path.insert(0, {root!r})
 from app import Services, create_server
+from dashboard import serving
 from domain.config import Settings
 services = Services(Settings.from_env(secret_key="browser-test-secret-0123456789"))
-create_server(services).run(host="127.0.0.1", port={port}, threaded=True)
+serving.configure_logging()
+serving.run(create_server(services), "127.0.0.1", {port}, serving.ServerOptions.from_env())
 """
 
 
@@ -190,8 +193,8 @@ def until(check, what: str, timeout_s: float = STATE_TIMEOUT_MS / 1000):
 class Page:
     """A logged-in browser tab that records console errors."""
 
-    def __init__(self, browser, base, user=None, *, csp: bool = False):
-        self.context = new_context(browser, csp=csp, viewport={"width": 1920, "height": 1080})
+    def __init__(self, browser, base, user=None, *, csp: bool = False, viewport: dict | None = None):
+        self.context = new_context(browser, csp=csp, viewport=viewport or {"width": 1920, "height": 1080})
         self.page = self.context.new_page()
         self.base, self.errors = base, []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -208,9 +211,9 @@ class Page:
         self.page.wait_for_selector(ready)
         return self.page
 
-    def shot(self, name):
+    def shot(self, name, *, full_page: bool = False):
         ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{backend()}.png"))
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{backend()}.png"), full_page=full_page)
 
     def callback(self, payload: dict):
         token = next(c["value"] for c in self.context.cookies() if c["name"] == "_csrf_token")

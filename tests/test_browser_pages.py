@@ -174,7 +174,7 @@ def _agency_act_payload(ticket):
               ("agency-transfer-reason", "value", None), ("agency-ext-stage", "value", "resolve"),
               ("agency-ext-minutes", "value", None), ("agency-reason-code", "value", "workload"),
               ("agency-reason-text", "value", None), ("agency-evidence", "filename", None),
-              ("agency-version", "data", 0)]
+              ("agency-version", "data", 0), ("agency-evidence-stage", "value", "before")]
     return {"output": "..agency-feedback.children...agency-version.data..",
             "outputs": [{"id": "agency-feedback", "property": "children"},
                         {"id": "agency-version", "property": "data"}],
@@ -487,7 +487,7 @@ def _callback_requests(base):
     would send with empty inputs: (page, payload)."""
     deps = json.loads(urllib.request.urlopen(base + "/_dash-dependencies", timeout=10).read())
     pages = {"kpi": "wall", "wall": "wall", "agency": "agency", "operator": "operator", "supervisor": "supervisor",
-             "executive": "executive", "ops": "ops", "public": "public", "home": "home"}
+             "executive": "executive", "ops": "ops", "public": "public", "home": "home", "lacak": "lacak"}
 
     def spec(entry):
         if entry["id"].startswith("{"):

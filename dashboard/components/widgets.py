@@ -8,6 +8,9 @@ from dashboard import queries
 from dashboard.i18n import column, lang, t
 
 
+NOWRAP = frozenset({"ticket"})  # a ticket number never breaks over two lines
+
+
 def queue_table(page: str, rows: list[dict], selected: str | None, columns=("ticket", "priority", "status",
                                                                             "agency", "category", "received")):
     head = html.Tr([html.Th("SLA")] + [html.Th(column(c)) for c in columns] + [html.Th("")])
@@ -15,8 +18,8 @@ def queue_table(page: str, rows: list[dict], selected: str | None, columns=("tic
     for r in rows:
         left = r.get("minutes_left")
         sla = html.Span("-" if left is None else f"{left}m", className=f"badge sla-{r.get('sla', 'green')}")
-        cells = [html.Td(sla)] + [html.Td(html.Span(r[c], className=f"badge {r[c]}") if c == "priority" else r[c])
-                                  for c in columns]
+        cells = [html.Td(sla, className="nowrap")] + [html.Td(html.Span(r[c], className=f"badge {r[c]}") if c == "priority" else r[c],
+                                          className="nowrap" if c in NOWRAP else None) for c in columns]
         cells.append(html.Td(html.Button("›", id={"type": f"{page}-row", "ticket": r["ticket"]},
                                          className="btn secondary", n_clicks=0)))
         body.append(html.Tr(cells, className="selected" if r["ticket"] == selected else ""))
@@ -64,19 +67,36 @@ def report_card(page: str, d: dict, areas: list[dict]):
             html.Ul([_suggestion(s) for s in routing["suggestions"]]
                     + [html.Li(f"duplikat? {x.get('ticket', x)}") for x in routing["duplicates"]]),
             html.Div(routing["explanation"], className="muted")], className="card", id=f"{page}-routing"))
-    if d["messages"]:
-        parts.append(html.Div([html.B("Percakapan")] + [
-            html.Div(f"[{m['at']}] {'→' if m['direction'] == 'out' else '←'} {m['body']}  (#{m['id']})")
-            for m in d["messages"]]))
+    if d["thread"]:
+        parts.append(html.Div([html.B(t("conversation")), html.Div([_message(m) for m in d["thread"]],
+                                                                   className="thread")], id=f"{page}-thread"))
     if d["history"]:
-        parts.append(html.Div([html.B(t("history"))] + [
-            html.Div(f"{h['ticket']} · {h['channel']} · {h['status']} · {h['received']} — {h['text']}")
-            for h in d["history"]], id=f"{page}-history"))
+        parts.append(html.Div([html.B(t("history")), html.Table([
+            html.Thead(html.Tr([html.Th(column(c)) for c in ("ticket", "channel", "category", "status", "received")]
+                               + [html.Th("")])),
+            html.Tbody([html.Tr([html.Td(h["ticket"], className="nowrap"), html.Td(h["channel"]),
+                                 html.Td(h["category"]), html.Td(h["status"]),
+                                 html.Td(h["received"], className="nowrap"), html.Td(h["text"])])
+                        for h in d["history"]])], className="data")], id=f"{page}-history"))
     if d["lat"] is not None:
         fig = points_figure(areas, [{"lat": d["lat"], "lon": d["lon"], "priority": d["priority"], "count": 4}],
                             dark=False, height=260)
         parts.append(dcc.Graph(figure=fig, config={"displayModeBar": False}, id=f"{page}-detail-map"))
     return html.Div(parts, className="card")
+
+
+def _message(m: dict):
+    """One line of the conversation: the citizen's on the left, ours on the right, oldest first."""
+    inbound = m["direction"] == "in"
+    meta = [("← " if inbound else "→ ") + m["channel"], m["at"] + " WIB"]
+    if not inbound:
+        meta.append(m["author"] or "system")
+        if m.get("delivery"):
+            meta.append(m["delivery"])
+    if m.get("id"):
+        meta.append(f"#{m['id']}")
+    return html.Div([html.Span(" · ".join(meta), className="meta"), m["body"]],
+                    className=f"msg {'in' if inbound else 'out'}")
 
 
 def _suggestion(s: dict):

@@ -13,12 +13,14 @@ from flask_login import current_user
 from dashboard import actions, auth, console_queries as cq, queries
 from dashboard.components.widgets import clicked_ticket, feedback, options, queue_table, report_card
 from dashboard.context import services
-from dashboard.i18n import t
+from dashboard.i18n import lang, t
 from dashboard.layout import denied
 from domain.lifecycle import DomainError
 
 dash.register_page(__name__, path="/agency", name="Agency", title="Agency - Tangerang Live Room")
 AGENCY_STATUSES = ["ASSIGNED", "ACCEPTED", "IN_PROGRESS", "WAITING_CITIZEN"]
+# evidence photos as the city publishes them: before and after the work (the tracking and public pages)
+EVIDENCE_LABELS = {"before": ("Foto sebelum", "Photo before"), "after": ("Foto sesudah", "Photo after")}
 
 
 def bound_agency(chosen: str | None) -> str | None:
@@ -46,7 +48,7 @@ def layout(**_):
         dcc.Interval(id="agency-refresh", interval=3000),
         picker,
         html.Div([
-            html.Div([html.H3(t("queue")), html.Div(id="agency-queue")], className="col card"),
+            html.Div([html.H3(t("queue")), html.Div(id="agency-queue")], className="col card queue-col"),
             html.Div([
                 html.Div(html.P(t("select_report"), className="muted"), id="agency-detail"),
                 html.Div([
@@ -70,9 +72,13 @@ def layout(**_):
                               html.Button(t("extension"), id="agency-extension", className="btn secondary"),
                               html.Button(t("explain"), id="agency-explain", className="btn secondary")],
                              className="form-row"),
-                    dcc.Upload(html.Div(t("evidence") + " (JPEG/PNG)"), id="agency-evidence", multiple=False,
-                               accept="image/jpeg,image/png,image/webp",
-                               style={"border": "1px dashed #99a", "padding": ".6rem", "borderRadius": "4px"}),
+                    html.Div([dcc.RadioItems(id="agency-evidence-stage", value="before", inline=True,
+                                             options=[{"label": EVIDENCE_LABELS[k][lang() == "en"], "value": k}
+                                                      for k in actions.EVIDENCE_STAGES]),
+                              dcc.Upload(html.Div(t("evidence") + " (JPEG/PNG)"), id="agency-evidence",
+                                         multiple=False, accept="image/jpeg,image/png,image/webp",
+                                         style={"border": "1px dashed #99a", "padding": ".6rem",
+                                                "borderRadius": "4px", "flex": 1})], className="form-row"),
                 ], className="card"),
             ], className="col-2"),
         ], className="row"),
@@ -125,11 +131,11 @@ def show(ticket, _version, chosen):
           State("agency-transfer-reason", "value"), State("agency-ext-stage", "value"),
           State("agency-ext-minutes", "value"), State("agency-reason-code", "value"),
           State("agency-reason-text", "value"), State("agency-evidence", "filename"),
-          State("agency-version", "data"), prevent_initial_call=True)
+          State("agency-version", "data"), State("agency-evidence-stage", "value"), prevent_initial_call=True)
 @auth.guard("agency")
 @auth.writer
 def act(_a, _p, _r, _t, _e, _x, upload, ticket, progress, resolution, transfer_to, transfer_reason, stage,
-        minutes, code, reason_text, filename, version):
+        minutes, code, reason_text, filename, version, evidence_stage):
     if not ticket:
         return feedback(t("select_report"), ok=False), no_update
     actor, wf = current_user.actor, services().workflow
@@ -153,7 +159,8 @@ def act(_a, _p, _r, _t, _e, _x, upload, ticket, progress, resolution, transfer_t
             case "agency-evidence":
                 header, _, data = (upload or ",").partition(",")
                 content_type = header.removeprefix("data:").split(";")[0]
-                actions.add_evidence(actor, ticket, filename or "bukti", content_type, base64.b64decode(data))
+                actions.add_evidence(actor, ticket, filename or "bukti", content_type, base64.b64decode(data),
+                                     evidence_stage or "")
             case _:
                 return no_update, no_update
     except (DomainError, ValueError) as exc:

@@ -26,7 +26,7 @@ def layout(**_):
         dcc.Store(id="operator-selected"), dcc.Store(id="operator-version", data=0),
         dcc.Interval(id="operator-refresh", interval=3000),
         html.Div([
-            html.Div([html.H2(t("queue")), html.Div(id="operator-queue")], className="col card"),
+            html.Div([html.H2(t("queue")), html.Div(id="operator-queue")], className="col card queue-col"),
             html.Div([
                 html.Div(html.P(t("select_report"), className="muted"), id="operator-detail"),
                 html.Div([

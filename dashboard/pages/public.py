@@ -1,11 +1,12 @@
-"""/public: the transparency page — aggregate numbers only (never a name, a contact or a report text)."""
+"""/public: the transparency page — aggregate numbers only (never a name, a contact or a report text), and
+the agencies' before/after photos of recently resolved reports (dashboard/components/before_after.py)."""
 from __future__ import annotations
 
 import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import analytics, executive_data, queries
-from dashboard.components import charts
+from dashboard.components import before_after, charts
 from dashboard.i18n import t
 
 dash.register_page(__name__, path="/public", name="Publik", title="Transparansi - Tangerang Live Room")
@@ -20,6 +21,7 @@ def layout(**_):
         html.Div([html.Div(dcc.Graph(id="public-by-category"), className="col card"),
                   html.Div(dcc.Graph(id="public-by-agency"), className="col card"),
                   html.Div(dcc.Graph(id="public-by-kecamatan"), className="col card")], className="row"),
+        before_after.gallery(),
     ])
 
 
