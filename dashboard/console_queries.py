@@ -6,7 +6,7 @@ from sqlalchemy import and_, func, select
 
 from dashboard.context import services
 from dashboard.media import url as media_url
-from dashboard.masking import contact
+from dashboard.masking import contact, mask_text, may_see_contacts
 from domain.clock import WIB
 from domain.lifecycle import OPEN_STATUSES, NotFound
 from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, Report, SlaBreach,
@@ -72,15 +72,20 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
                    "paused": c.paused_at is not None, "extended": c.extended_minutes}
                   for c in s.scalars(select(SlaClock).where(SlaClock.report_id == report.id).order_by(SlaClock.id))]
         citizen_name = report.citizen.name if report.citizen is not None else None
+        # a role that may not see contacts reads the citizen's words with contacts and names masked
+        shown = (lambda value: value) if may_see_contacts(role) else (
+            lambda value: mask_text(value, (citizen_name,) if citizen_name else ()) if value else value)
+        for m in messages:
+            m["body"] = shown(m["body"])
         return {
             "ticket": report.ticket, "status": report.status, "kind": report.kind, "priority": report.priority,
             "category": report.category_code, "agency": report.agency_code, "channel": report.channel,
-            "text": report.text, "received": wib(report.received_at), "location_text": report.location_text,
+            "text": shown(report.text), "received": wib(report.received_at), "location_text": shown(report.location_text),
             "lat": report.lat, "lon": report.lon, "kecamatan": report.kecamatan, "kelurahan": report.kelurahan_code,
             "citizen_name": citizen_name if role in ("admin", "operator", "supervisor") else None,
             "identities": identities, "history": history, "messages": messages, "attachments": attachments,
             "clocks": clocks, "routing": routing_view(report.routing), "transfer_count": report.transfer_count,
-            "resolution_note": report.resolution_note, "is_demo": report.is_demo,
+            "resolution_note": shown(report.resolution_note), "is_demo": report.is_demo,
         }
 
 
