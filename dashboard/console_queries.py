@@ -9,6 +9,7 @@ from dashboard.media import url as media_url
 from dashboard.masking import contact, mask_text, may_see_contacts
 from domain.clock import WIB
 from domain.lifecycle import OPEN_STATUSES, NotFound
+from domain.scope import held_by, holds
 from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, Report, SlaBreach,
                            SlaClock)
 
@@ -29,8 +30,8 @@ def queue(statuses: list[str], *, agency: str | None = None, limit: int = 200) -
     query = (select(Report.ticket, Report.status, Report.priority, Report.agency_code, Report.channel,
                     Report.category_code, Report.text, Report.received_at, Report.claimed_by, due.c.due)
              .outerjoin(due, due.c.report_id == Report.id).where(Report.status.in_(statuses)))
-    if agency:
-        query = query.where(Report.agency_code == agency)
+    if agency:  # an agency's queue: what was forwarded to it and is still with it
+        query = query.where(Report.agency_code == agency, held_by(agency))
     query = query.order_by(due.c.due.is_(None), due.c.due, Report.priority, Report.id).limit(limit)
     with services().reads() as s:
         rows = s.execute(query).all()
@@ -45,10 +46,11 @@ def queue(statuses: list[str], *, agency: str | None = None, limit: int = 200) -
 
 
 def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
-    """One report for a console; an agency officer gets only their agency's reports (NotFound otherwise)."""
+    """One report for a console; with `agency` (an agency officer's) only a report forwarded to that agency
+    and still held by it (NotFound otherwise, as for a missing ticket)."""
     with services().reads() as s:
         report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
-        if report is None or (agency is not None and report.agency_code != agency):
+        if report is None or (agency is not None and (report.agency_code != agency or not holds(s, report.id, agency))):
             raise NotFound(f"no report with ticket {ticket!r}")
         identities = []
         history = []

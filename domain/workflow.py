@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from domain import clocks
+from domain import clocks, scope
 from domain.actors import SYSTEM, Actor
 from domain.clock import isoformat
 from domain.events import record
@@ -54,7 +54,7 @@ class Workflow:
         now = self.queue.clock()
         with self.queue.sessions.begin() as s:
             report = self._load(s, ticket)
-            self._check_scope(report, actor)
+            scope.check_officer(s, report, actor)
             if action is not None:
                 transition = check_transition(action, report.status, actor.role)
             before = _snapshot(report)
@@ -80,11 +80,6 @@ class Workflow:
         if report is None:
             raise NotFound(f"no report with ticket {ticket!r}")
         return report
-
-    @staticmethod
-    def _check_scope(report: Report, actor: Actor) -> None:
-        if actor.role == Role.AGENCY_OFFICER and report.agency_code != actor.agency_code:
-            raise TransitionError(f"report {report.ticket} belongs to {report.agency_code}, not {actor.agency_code}")
 
     @staticmethod
     def _require_agency(s: Session, code: str) -> str:

@@ -187,6 +187,9 @@ def _refused(provider: str):
 
 def register(server, services, config=None) -> Channels:
     """Add the channel routes to the app's Flask server (app.create_server calls this)."""
+    from ingest import logs
+
+    logs.install()  # access log lines never carry a key or token
     channels = Channels(services, config)
     blueprint = create_blueprint(channels)
     server.register_blueprint(blueprint)
