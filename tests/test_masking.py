@@ -87,7 +87,7 @@ def _digits_left(text: str) -> str:
 sentence = st.lists(st.sampled_from(WORDS), min_size=0, max_size=6).map(" ".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(written_phone(), sentence, sentence)
 def test_a_phone_number_is_masked_however_it_is_written(phone, before, after):
     written, national = phone
@@ -109,7 +109,7 @@ def written_email(draw) -> tuple[str, str]:
     return local + at + domain, local
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(written_email(), sentence, sentence)
 def test_an_email_address_is_masked_however_it_is_written(email, before, after):
     written, local = email
@@ -139,7 +139,7 @@ ordinary = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(ordinary, min_size=1, max_size=8))
 def test_ordinary_text_dates_money_and_rt_rw_survive(parts):
     text = " ".join(parts)
