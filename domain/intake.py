@@ -253,7 +253,7 @@ def normalise_email(raw: str, field_name: str = "citizen.email") -> str:
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(DOMAIN_LABEL.match(label) for label in labels):
         refuse("the domain is not a valid host name")
-    if not (labels[-1].isalpha() or labels[-1].startswith("xn--")):
+    if len(labels[-1]) < 2 or not (labels[-1].isalpha() or labels[-1].startswith("xn--")):
         refuse("the domain has no top-level domain")
     return f"{local}@{domain.lower().rstrip('.')}"
 
@@ -271,6 +271,8 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
     name = _str(value, "name", prefix="citizen.")
     phone = _str(value, "phone", prefix="citizen.")
     email = _str(value, "email", prefix="citizen.")
+    if email:  # checked as sent: a CR/LF at either end is refused too, not stripped away
+        email = value["email"]
     handle = _str(value, "handle", prefix="citizen.")
     handle_kind = _str(value, "handle_kind", prefix="citizen.") or HANDLE_KINDS.get(channel)
     if handle and not handle_kind:
