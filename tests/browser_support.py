@@ -24,6 +24,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 KIOSK_TOKEN = "kiosk-test-token-123"
+APP_KEY, OPEN311_KEY = "city-app-key-123", "civic-app-key-456"  # the live server's API clients
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ACCOUNTS = [("admin1", "admin", None), ("op1", "operator", None), ("sup1", "supervisor", None),
             ("dlh1", "agency_officer", "DLH"), ("pupr1", "agency_officer", "PUPR"), ("exec1", "executive", None)]
@@ -68,7 +69,8 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
         users.add(name, PASSWORD, role, agency_code=agency)
     DemoFeed(services.queue, services.workflow, seed=3).backfill(60)
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"))
+    env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"),
+               INGEST_API_KEYS=f"cityapp:{APP_KEY}:app,civic:{OPEN311_KEY}:open311")
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
     base = f"http://127.0.0.1:{port}"
