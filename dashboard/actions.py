@@ -14,7 +14,7 @@ from domain import scope
 from domain.actors import Actor
 from domain.events import record
 from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
-from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError
+from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError, ticket_of
 from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, Report, SlaBreach
 from ingest.base import reply_route_of
 from ingest.media import image_type, store_bytes
@@ -32,7 +32,7 @@ EVIDENCE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".web
 
 
 def _find(s, ticket: str) -> Report:
-    report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
+    report = s.scalar(select(Report).where(Report.ticket == ticket_of(ticket)))
     if report is None:
         raise NotFound(f"no report with ticket {ticket!r}")
     return report

@@ -8,7 +8,7 @@ from dashboard.context import services
 from dashboard.media import url as media_url
 from dashboard.masking import contact, mask_text, may_see_contacts
 from domain.clock import WIB
-from domain.lifecycle import OPEN_STATUSES, NotFound
+from domain.lifecycle import OPEN_STATUSES, NotFound, ticket_of
 from domain.scope import held_by, holds
 from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, Report, SlaBreach,
                            SlaClock)
@@ -49,7 +49,7 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
     """One report for a console; with `agency` (an agency officer's) only a report forwarded to that agency
     and still held by it (NotFound otherwise, as for a missing ticket)."""
     with services().reads() as s:
-        report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
+        report = s.scalar(select(Report).where(Report.ticket == ticket_of(ticket)))
         if report is None or (agency is not None and (report.agency_code != agency or not holds(s, report.id, agency))):
             raise NotFound(f"no report with ticket {ticket!r}")
         identities = []
@@ -131,6 +131,10 @@ def category_suggestions(suggestions: list) -> list[dict]:
 
 
 def timeline(ticket: str) -> list[dict]:
+    try:
+        ticket = ticket_of(ticket)
+    except NotFound:
+        return []
     with services().reads() as s:
         report_id = s.scalar(select(Report.id).where(Report.ticket == ticket))
         if report_id is None:
@@ -148,6 +152,10 @@ def _change(before, after) -> str:
 
 
 def breaches_of(ticket: str) -> list[dict]:
+    try:
+        ticket = ticket_of(ticket)
+    except NotFound:
+        return []
     with services().reads() as s:
         rows = s.execute(select(SlaBreach).join(Report, Report.id == SlaBreach.report_id)
                          .where(Report.ticket == ticket).order_by(SlaBreach.id)).scalars().all()

@@ -192,7 +192,7 @@ def _str(data: dict, key: str, *, required: bool = False, prefix: str = "") -> s
         value = str(value)
     if not isinstance(value, str):
         raise ValidationError(prefix + key, "must be a string")
-    return value.strip()
+    return value.replace("\x00", "").strip()  # a NUL cannot be stored (PostgreSQL text) and means nothing
 
 
 def _list(data: dict, key: str) -> list:

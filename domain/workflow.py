@@ -24,6 +24,7 @@ from domain.lifecycle import (
     TransitionError,
     ValidationError,
     check_transition,
+    ticket_of,
 )
 from domain.models import Agency, Assignment, Report
 from domain.queue import QueueService
@@ -74,7 +75,7 @@ class Workflow:
     @staticmethod
     def _load(s: Session, ticket: str) -> Report:
         report = s.scalar(
-            select(Report).where(Report.ticket == ticket.strip().upper())
+            select(Report).where(Report.ticket == ticket_of(ticket))
             .options(selectinload(Report.clocks)).with_for_update()
         )
         if report is None:
@@ -164,7 +165,7 @@ class Workflow:
 
     def merge(self, ticket: str, actor: Actor, into_ticket: str, reason: str | None = None) -> Report:
         def apply(s, report, now):
-            target = s.scalar(select(Report).where(Report.ticket == into_ticket.strip().upper()))
+            target = s.scalar(select(Report).where(Report.ticket == ticket_of(into_ticket)))
             if target is None:
                 raise NotFound(f"no report with ticket {into_ticket!r}")
             if target.id == report.id:

@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from sqlalchemy import select
 
 from domain.clock import isoformat, parse_timestamp
 from domain.intake import IncomingReport
-from domain.lifecycle import DomainError
+from domain.lifecycle import TICKET_SHAPE, DomainError
 from domain.models import Agency, Category, Report
 from ingest.api import KeyRefused, client_for, created_by
 from ingest.base import reply_route
 from ingest.fetch import url_problem
 from ingest.open311_public import CLOSED, STATUS_NOTES, public_requests
 
+CODE_SHAPE = re.compile(r"[A-Z0-9_]{1,32}")
 FIELDS = ("service_code", "lat", "long", "address_string", "description", "email", "phone", "first_name",
           "last_name", "media_url", "device_id", "account_id")
 
@@ -96,18 +98,23 @@ class Open311:
             client = client_for(self.channels, request, required=False)
         except KeyRefused as exc:
             return _error(exc.status, exc.status, str(exc))
-        ids = [request_id.strip().upper()] if request_id else [
-            i.strip().upper() for i in (request.args.get("service_request_id") or "").split(",") if i.strip()]
-        filters: dict = {"tickets": ids[:200] if ids else None}
-        if not ids:
+        ids = [request_id] if request_id else [
+            i for i in (request.args.get("service_request_id") or "").split(",") if i.strip()]
+        asked = bool(ids)
+        ids = [i.strip().upper() for i in ids[:200] if TICKET_SHAPE.fullmatch(i.strip().upper())]  # never odd bytes to SQL
+        filters: dict = {"tickets": ids if asked else None}
+        if not asked:
             try:
-                for name in ("start_date", "end_date"):
+                for name, key in (("start_date", "start"), ("end_date", "end")):
                     if request.args.get(name):
-                        filters[name[:-5] or "start"] = parse_timestamp(request.args[name])
+                        filters[key] = parse_timestamp(request.args[name])
             except ValueError:
                 return _error(400, 400, "start_date/end_date must be ISO 8601")
-            codes = [c.strip().upper() for c in (request.args.get("service_code") or "").split(",") if c.strip()]
-            filters.update(service_codes=codes or None, status=request.args.get("status"))
+            codes = None
+            if request.args.get("service_code"):  # asked for: only well-formed codes (none: nothing matches)
+                codes = [c.strip().upper() for c in request.args["service_code"].split(",")
+                         if CODE_SHAPE.fullmatch(c.strip().upper())]
+            filters.update(service_codes=codes, status=request.args.get("status"))
         with self.channels.services.sessions() as s:
             out = public_requests(s, **filters)
             if client is not None:  # the client's own reports in full, in place of their public view
@@ -127,7 +134,7 @@ class Open311:
             query = query.where(Report.received_at >= filters["start"])
         if filters.get("end"):
             query = query.where(Report.received_at <= filters["end"])
-        if filters.get("service_codes"):
+        if filters.get("service_codes") is not None:
             query = query.where(Report.category_code.in_(filters["service_codes"]))
         if filters.get("status") in ("open", "closed"):
             query = query.where(Report.status.in_(CLOSED) if filters["status"] == "closed"

@@ -50,7 +50,7 @@ def public_requests(session: Session, *, tickets: list[str] | None = None, start
         query = query.where(Report.received_at >= start)
     if end is not None:
         query = query.where(Report.received_at <= end)
-    if service_codes:
+    if service_codes is not None:
         query = query.where(Report.category_code.in_(service_codes))
     if status in ("open", "closed"):
         query = query.where(Report.status.in_(CLOSED) if status == "closed" else Report.status.not_in(CLOSED))
