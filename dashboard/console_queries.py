@@ -67,8 +67,10 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
         messages = [{"id": m.id, "direction": m.direction, "channel": m.channel, "author": m.author,
                      "body": m.body, "at": wib(m.at)}
                     for m in s.scalars(select(Message).where(Message.report_id == report.id).order_by(Message.at))]
+        # only our own /media/<id>: a URL a citizen or a client sent is never a link in the console
         attachments = [{"id": a.id, "filename": a.filename, "type": a.content_type,
-                        "url": media_url(a.id) if a.path else a.source_url}
+                        "url": media_url(a.id) if a.path else None,
+                        "state": "stored" if a.path else ("pending" if a.path is None else "unavailable")}
                        for a in s.scalars(select(Attachment).where(Attachment.report_id == report.id))]
         clocks = [{"stage": c.stage, "due": wib(c.due_at), "met": wib(c.met_at), "breached": wib(c.breached_at),
                    "paused": c.paused_at is not None, "extended": c.extended_minutes}

@@ -86,10 +86,17 @@ BAD_API = [
 ]
 
 
-@pytest.mark.parametrize("name,request_kwargs", BAD_API, ids=[b[0] for b in BAD_API])
-def test_the_app_api_refuses_bad_requests_clearly_and_writes_nothing(services, api, name, request_kwargs):
+def test_the_app_api_refuses_bad_requests_clearly_and_writes_nothing(services, api):
     before = _state(services)
-    _refused(services, api.post("/api/v1/reports", headers=KEY, **request_kwargs), before)
+    for name, request_kwargs in BAD_API:
+        kwargs = dict(request_kwargs)
+        if "data" in kwargs and isinstance(kwargs["data"], dict):  # a fresh multipart body (files are read once)
+            kwargs["data"] = {k: [(io.BytesIO(f[0].getvalue()), *f[1:]) for f in v] if isinstance(v, list) else v
+                              for k, v in kwargs["data"].items()}
+        try:
+            _refused(services, api.post("/api/v1/reports", headers=KEY, **kwargs), before)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
 
 
 def test_unauthenticated_and_replayed_api_requests(services, api):
@@ -152,12 +159,15 @@ BAD_311 = [
 ]
 
 
-@pytest.mark.parametrize("name,form,status", BAD_311, ids=[b[0] for b in BAD_311])
-def test_open311_refuses_bad_submissions_clearly_and_writes_nothing(services, api, name, form, status):
+def test_open311_refuses_bad_submissions_clearly_and_writes_nothing(services, api):
     before = _state(services)
-    response = api.post("/open311/v2/requests.json", data=form)
-    _refused(services, response, before, status)
-    assert response.json[0]["description"]  # GeoReport's error shape: [{"code", "description"}]
+    for name, form, status in BAD_311:
+        response = api.post("/open311/v2/requests.json", data=form)
+        try:
+            _refused(services, response, before, status)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+        assert response.json[0]["description"], name  # GeoReport's error shape: [{"code", "description"}]
 
 
 def test_open311_wrong_encoding_replays_and_odd_queries(services, api):
