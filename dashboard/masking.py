@@ -9,9 +9,11 @@ full-width and other Unicode digits made ASCII, look-alike letters inside number
 (O o -> 0, l I | -> 1), and separators (/ _ . - ~ * : and the like) made spaces.
 `phonenumbers.PhoneNumberMatcher` finds the numbers of the ID region in that copy, and a second look
 catches numbers written without their leading 0 or +. A number found mostly within a date, a time, a
-money amount or an RT/RW number (fewer than six digits outside them) is not a phone. E-mail addresses are found in their obfuscated forms too ("budi [at] example [dot] com",
-"budi(at)example.com", "budi @ example . com", "titik" for dot), 16-digit NIK numbers are hidden, and so
-are the reporter's own name and names that follow an honorific ("Ibu Sari", "Pak Budi").
+money amount or an RT/RW number (fewer than six digits outside them) is not a phone.
+
+E-mail addresses are found in their obfuscated forms too ("budi [at] example [dot] com",
+"budi(at)example.com", "budi @ example . com", "titik" for dot); 16-digit NIK numbers are hidden, and
+so are the reporter's own name and names that follow an honorific ("Ibu Sari", "Pak Budi").
 """
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ THOUSANDS = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?(?![.\d])")
 
 _AT = r"(?:\s*(?:@|[\[\(\{<]\s*(?:at|et|@)\s*[\]\)\}>])\s*|\s+(?:at|et)\s+)"
 _DOT = r"(?:\s*(?:\.|[\[\(\{<]\s*(?:dot|titik|\.)\s*[\]\)\}>])\s*|\s+(?:dot|titik)\s+)"
-EMAIL_ADDRESS = re.compile(rf"(?<![\w.+\-])[\w.+\-]{{1,64}}{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*{_DOT}[a-z]{{2,24}}(?![\w])", re.IGNORECASE)
+EMAIL_ADDRESS = re.compile(rf"(?<![\w.+\-])[\w.+\-]{{1,64}}{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*{_DOT}[a-z]{{2,24}}(?![\w])",
+                           re.IGNORECASE)
 
 HONORIFICS = (r"bapak|bpk|pak|ibu|bu|sdr|sdri|saudara|saudari|mas|mbak|mba|kak|bang|adik|dik|tuan|nyonya|ny|"
               r"nona|a\.\s?n|atas\s+nama|nama\s+saya|namanya|korban")
@@ -62,7 +65,8 @@ TITLES = frozenset({"rt", "rw", "lurah", "camat", "wali", "walikota", "wakil", "
                     "kecamatan", "kota", "kab", "pdam", "pln", "tpu", "tps", "pju", "wa", "sms", "email", "telp"})
 _NAME_WORD = r"[A-Z][^\W\d_]+(?:['\-][^\W\d_]+)*(?![\w])"
 HONORIFIC_NAME = re.compile(rf"(?<!\w)(?:(?i:{HONORIFICS})\.?\s+)+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})")
-NIK_RUN = re.compile(r"(?<!\d)(?<!\d )(?:\d{16}|\d{4} \d{4} \d{4} \d{4}|\d{6} \d{6} \d{4})(?![\d])(?! \d)")  # NIK: 16 digits
+# NIK (the 16-digit national identity number), written whole or in groups
+NIK_RUN = re.compile(r"(?<!\d)(?<!\d )(?:\d{16}|\d{4} \d{4} \d{4} \d{4}|\d{6} \d{6} \d{4})(?![\d])(?! \d)")
 NUMBER_RUN = re.compile(r"(?<![\d])\d[\d ]{7,}\d(?![\d])")
 
 
@@ -113,7 +117,8 @@ def _guarded(folded: str) -> list[bool]:
             guarded[m.start():m.end()] = [True] * (m.end() - m.start())
     for m in THOUSANDS.finditer(folded):
         digits = re.sub(r"\D", "", m.group())
-        before, after = folded[:m.start()].rstrip(_SEPARATOR_CHARS + "()+"), folded[m.end():].lstrip(_SEPARATOR_CHARS + "()")
+        before = folded[:m.start()].rstrip(_SEPARATOR_CHARS + "()+")
+        after = folded[m.end():].lstrip(_SEPARATOR_CHARS + "()")
         chained = (before[-1:].isdigit()) or (after[:1].isdigit())
         if not chained and (not digits.startswith(("62", "8")) or len(digits) < 9):
             guarded[m.start():m.end()] = [True] * (m.end() - m.start())

@@ -132,7 +132,8 @@ class AppApi:
                 raise ValidationError("photo", f"{(photo.filename or '')[:80]!r}: type {ctype[:80]!r} is not a photo")
             content = photo.read(settings.max_attachment_bytes + 1)
             if len(content) > settings.max_attachment_bytes:
-                raise ValidationError("photo", f"{(photo.filename or '')[:80]!r} is over {settings.max_attachment_bytes} bytes")
+                raise ValidationError("photo", f"{(photo.filename or '')[:80]!r} is over "
+                                               f"{settings.max_attachment_bytes} bytes")
             if image_type(content) != ctype:
                 raise ValidationError("photo", f"{(photo.filename or '')[:80]!r} is not a {ctype} image")
             path, digest = stored_name(content, ctype, photo.filename or "")

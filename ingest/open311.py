@@ -101,7 +101,8 @@ class Open311:
         ids = [request_id] if request_id else [
             i for i in (request.args.get("service_request_id") or "").split(",") if i.strip()]
         asked = bool(ids)
-        ids = [i.strip().upper() for i in ids[:200] if TICKET_SHAPE.fullmatch(i.strip().upper())]  # never odd bytes to SQL
+        # only ticket-shaped ids reach SQL (a NUL would be a database error on PostgreSQL)
+        ids = [i.strip().upper() for i in ids[:200] if TICKET_SHAPE.fullmatch(i.strip().upper())]
         filters: dict = {"tickets": ids if asked else None}
         if not asked:
             try:
