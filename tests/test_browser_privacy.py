@@ -16,8 +16,10 @@ import pytest
 
 from tests.browser_support import APP_KEY, KIOSK_TOKEN, OPEN311_KEY, Page, _submit
 
-SECRETS = ("Sutrisno", "Wibowo", "Ratna", "0812", "3456", "7890", "7891", "O8l2", "sutrisno", "budi", "[at]",
-           "@example", "example.org", "Melati", "KDRT", "korban", "tetangga", "dipukul", "-6.2101", "106.6102")
+# the phone numbers as written and as stored (digit fragments alone could match a timestamp's microseconds)
+SECRETS = ("Sutrisno", "Wibowo", "Ratna", "0812/3456", "3456/7890", "0812_3456", "3456_7891", "O8l2", "0812-3456",
+           "3456-7890", "0812 3456", "81234567890", "sutrisno", "budi", "[at]", "@example", "example.org", "Melati",
+           "KDRT", "korban", "tetangga", "dipukul", "-6.2101", "106.6102")
 
 
 def _hostile_reports(services):

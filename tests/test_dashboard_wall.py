@@ -43,7 +43,7 @@ def test_change_token_moves_with_every_recorded_change(services, queue, clock):
     assert queries.change_token(clock() + timedelta(seconds=queries.TIME_BUCKET_SECONDS)) != after
 
 
-SECRETS = ("Sari", "Sutrisno", "0812", "3456", "7890", "sutrisno", "@", "Melati", "KDRT", "korban", "tetangga")
+SECRETS = ("Ratna", "Sutrisno", "0812", "3456", "7890", "sutrisno", "@", "Melati", "KDRT", "korban", "tetangga")
 
 
 def test_the_wall_receives_no_free_text_name_contact_or_address(services, queue, clock):
@@ -52,7 +52,7 @@ def test_the_wall_receives_no_free_text_name_contact_or_address(services, queue,
     a 112 report's least of all."""
     context.set_services(services)
     _submit(queue, 4, channel="call112", kind="EMERGENCY", category="CRIME",
-            text="KDRT, korban Ibu Sari, telp tetangga 0812/3456/7890, sutrisno [at] mail [dot] co [dot] id",
+            text="KDRT, korban Ibu Ratna, telp tetangga 0812/3456/7890, sutrisno [at] mail [dot] co [dot] id",
             citizen={"name": "Sutrisno Wibowo", "phone": "+6281234567890", "email": "sutrisno@example.org"},
             location={"text": "Jl. Melati No. 7, Cibodas", "lat": -6.2101, "lon": 106.6102})
     snap = queries.compute_wall(clock())
