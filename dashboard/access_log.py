@@ -14,7 +14,7 @@ import re
 import time
 
 SECRET_PARAMS = re.compile(
-    r"(?i)((?:^|[?&;]|%3F|%26)(?:kiosk|kode|api_?key|apikey|access_token|token|key|password|passwd|secret|signature"
+    r"(?i)((?:^|[?&;]|%3F|%26)(?:kiosk|kode|api_?key|apikey|access_token|token|key|password|passwd|secret|signature|auth"
     r"|hub\.verify_token)(?:=|%3D))[^&;\s\"']*")
 LOGGERS = ("tlr.access", "werkzeug", "gunicorn.access", "gunicorn.error")
 

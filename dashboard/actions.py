@@ -3,22 +3,22 @@ replies through the outbox, splitting a conversation, evidence, extension reques
 Each is one transaction that also appends to the event log."""
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
-from pathlib import Path
 
 from sqlalchemy import select
 
 from dashboard.context import services
 from dashboard.queries import OPEN
+from domain import scope
 from domain.actors import Actor
 from domain.events import record
 from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
-from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError
+from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError, ticket_of
 from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, Report, SlaBreach
 from ingest.base import reply_route_of
+from ingest.media import image_type, store_bytes
 from ingest.outbox import answer_payload, enqueue
 
 MANUAL_CHANNELS = ("walk_in", "phone", "letter")
@@ -34,15 +34,15 @@ EVIDENCE_STAGES = ("before", "after")
 
 
 def _find(s, ticket: str) -> Report:
-    report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
+    report = s.scalar(select(Report).where(Report.ticket == ticket_of(ticket)))
     if report is None:
         raise NotFound(f"no report with ticket {ticket!r}")
     return report
 
 
-def _scope(report: Report, actor: Actor) -> None:
-    if actor.role.value == "agency_officer" and report.agency_code != actor.agency_code:
-        raise TransitionError(f"report {report.ticket} belongs to {report.agency_code}, not {actor.agency_code}")
+def _scope(s, report: Report, actor: Actor) -> None:
+    """An agency officer acts only on reports forwarded to their agency (domain.scope)."""
+    scope.check_officer(s, report, actor)
 
 
 def submit_manual(actor: Actor, channel: str, text: str, *, name: str | None = None, phone: str | None = None,
@@ -82,7 +82,7 @@ def reply(actor: Actor, ticket: str, body: str) -> None:
     now = services().queue.clock()
     with services().sessions.begin() as s:
         report = _find(s, ticket)
-        _scope(report, actor)
+        _scope(s, report, actor)
         body = body.replace("{ticket}", report.ticket)
         route = _reply_route(s, report)
         if route is not None:  # the `reply` template outside WhatsApp's 24-hour window
@@ -212,27 +212,31 @@ def handle_incident(actor: Actor, alert_id: int, action: str) -> dict:
 
 def add_evidence(actor: Actor, ticket: str, filename: str, content_type: str, data: bytes,
                  stage: str = "after") -> None:
-    """An agency's evidence photo, taken `before` or `after` the work: the citizen's tracking page and the
-    public page show it by its own unguessable reference (attachments.public_ref, /foto/<ref>)."""
+    """An agency's photo of its work, taken `before` or `after` it: the citizen's tracking page and the
+    public page show it by its own unguessable reference (attachments.public_ref, /foto/<ref>).
+    Everything is checked before a byte is written: the role and the report's agency (domain.scope),
+    the stage, the declared type, the size, and that the bytes are that kind of image."""
     settings = services().settings
+    if actor.role.value not in ("agency_officer", "supervisor", "admin"):
+        raise TransitionError(f"role {actor.role.value} does not add evidence")
     if stage not in EVIDENCE_STAGES:
         raise ValidationError("evidence", "a photo is taken before or after the work")
     if content_type not in EVIDENCE_TYPES:
         raise ValidationError("evidence", "a photo is JPEG, PNG or WebP")
     if len(data) > settings.max_attachment_bytes:
         raise ValidationError("evidence", f"the file is over {settings.max_attachment_bytes} bytes")
-    digest = hashlib.sha256(data).hexdigest()
-    folder = Path(settings.attachments_dir) / "evidence"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}{EVIDENCE_TYPES[content_type]}"
-    path.write_bytes(data)
+    if not data or image_type(data) != content_type:
+        raise ValidationError("evidence", f"the file is not a {content_type.split('/')[1].upper()} image")
     now = services().queue.clock()
     with services().sessions.begin() as s:
         report = _find(s, ticket)
-        _scope(report, actor)
+        _scope(s, report, actor)
+        # only now, inside the transaction that records it: a refused upload never reaches the disk
+        path, digest = store_bytes(settings.attachments_dir, data, content_type, f"x{EVIDENCE_TYPES[content_type]}",
+                                   folder="evidence")
         safe_name = re.sub(r"[^\w.-]", "_", filename or "bukti")[:200]
         s.add(Attachment(report_id=report.id, filename=safe_name, content_type=content_type, size=len(data),
-                         sha256=digest, path=str(path), created_at=now, evidence_stage=stage,
+                         sha256=digest, path=path, created_at=now, evidence_stage=stage,
                          public_ref=secrets.token_urlsafe(16)))
         record(s, report, actor, "evidence_added", after={"filename": safe_name, "sha256": digest, "stage": stage},
                at=now)
@@ -244,7 +248,7 @@ def note_progress(actor: Actor, ticket: str, note: str) -> None:
         raise ValidationError("note", "write what was done")
     with services().sessions.begin() as s:
         report = _find(s, ticket)
-        _scope(report, actor)
+        _scope(s, report, actor)
         record(s, report, actor, "progress", reason=note[:2000], at=services().queue.clock())
 
 
@@ -260,7 +264,7 @@ def request_extension(actor: Actor, ticket: str, stage: str, minutes: int, reaso
     now = services().queue.clock()
     with services().sessions.begin() as s:
         report = _find(s, ticket)
-        _scope(report, actor)
+        _scope(s, report, actor)
         s.add(ExtensionRequest(report_id=report.id, stage=stage, minutes=minutes, reason_code=reason_code,
                                reason=reason.strip(), requested_by=actor.name, agency_code=report.agency_code,
                                requested_at=now, status="pending"))
@@ -298,7 +302,7 @@ def explain_breach(actor: Actor, ticket: str, code: str, text: str) -> int:
         raise ValidationError("reason_code", f"one of {', '.join(REASON_CODES)}")
     with services().sessions.begin() as s:
         report = _find(s, ticket)
-        _scope(report, actor)
+        _scope(s, report, actor)
         rows = list(s.scalars(select(SlaBreach).where(SlaBreach.report_id == report.id)))
         for row in rows:
             row.explanation_code, row.explanation = code, (text or "").strip() or None

@@ -6,11 +6,12 @@ from sqlalchemy import and_, func, select
 
 from dashboard.context import services
 from dashboard.media import url as media_url
-from dashboard.masking import contact
+from dashboard.masking import contact, mask_text, may_see_contacts
 from domain.clock import WIB
-from domain.lifecycle import OPEN_STATUSES, NotFound
+from domain.lifecycle import OPEN_STATUSES, NotFound, ticket_of
 from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, OutboxMessage, Report,
                            SlaBreach, SlaClock)
+from domain.scope import held_by, holds
 
 OPEN = [s.value for s in OPEN_STATUSES]
 TRIAGE = ["NEW", "VERIFIED", "WAITING_CITIZEN"]
@@ -29,8 +30,8 @@ def queue(statuses: list[str], *, agency: str | None = None, limit: int = 200) -
     query = (select(Report.ticket, Report.status, Report.priority, Report.agency_code, Report.channel,
                     Report.category_code, Report.text, Report.received_at, Report.claimed_by, due.c.due)
              .outerjoin(due, due.c.report_id == Report.id).where(Report.status.in_(statuses)))
-    if agency:
-        query = query.where(Report.agency_code == agency)
+    if agency:  # an agency's queue: what was forwarded to it and is still with it
+        query = query.where(Report.agency_code == agency, held_by(agency))
     query = query.order_by(due.c.due.is_(None), due.c.due, Report.priority, Report.id).limit(limit)
     with services().reads() as s:
         rows = s.execute(query).all()
@@ -45,10 +46,11 @@ def queue(statuses: list[str], *, agency: str | None = None, limit: int = 200) -
 
 
 def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
-    """One report for a console; an agency officer gets only their agency's reports (NotFound otherwise)."""
+    """One report for a console; with `agency` (an agency officer's) only a report forwarded to that agency
+    and still held by it (NotFound otherwise, as for a missing ticket)."""
     with services().reads() as s:
-        report = s.scalar(select(Report).where(Report.ticket == (ticket or "").strip().upper()))
-        if report is None or (agency is not None and report.agency_code != agency):
+        report = s.scalar(select(Report).where(Report.ticket == ticket_of(ticket)))
+        if report is None or (agency is not None and (report.agency_code != agency or not holds(s, report.id, agency))):
             raise NotFound(f"no report with ticket {ticket!r}")
         identities = []
         history = []
@@ -65,24 +67,31 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
                                .where(Report.citizen_id == report.citizen_id, Report.id != report.id)
                                .order_by(Report.received_at.desc()).limit(20)).all()]
         thread = conversation(s, report)
+        # only our own /media/<id>: a URL a citizen or a client sent is never a link in the console
         attachments = [{"id": a.id, "filename": a.filename, "type": a.content_type,
-                        "url": media_url(a.id) if a.path else a.source_url}
+                        "url": media_url(a.id) if a.path else None,
+                        "state": "stored" if a.path else ("pending" if a.path is None else "unavailable")}
                        for a in s.scalars(select(Attachment).where(Attachment.report_id == report.id))]
         clocks = [{"stage": c.stage, "due": wib(c.due_at), "met": wib(c.met_at), "breached": wib(c.breached_at),
                    "paused": c.paused_at is not None, "extended": c.extended_minutes}
                   for c in s.scalars(select(SlaClock).where(SlaClock.report_id == report.id).order_by(SlaClock.id))]
         citizen_name = report.citizen.name if report.citizen is not None else None
+        # a role that may not see contacts reads the citizen's words with contacts and names masked
+        shown = (lambda value: value) if may_see_contacts(role) else (
+            lambda value: mask_text(value, (citizen_name,) if citizen_name else ()) if value else value)
+        for m in thread:
+            m["body"] = shown(m["body"])
         return {
             "ticket": report.ticket, "status": report.status, "kind": report.kind, "priority": report.priority,
             "category": report.category_code, "agency": report.agency_code, "channel": report.channel,
-            "text": report.text, "received": wib(report.received_at), "claimed": (report.claimed_at.astimezone(WIB).strftime("%d/%m/%Y %H:%M")
-                                                     if report.claimed_at else ""),
-            "location_text": report.location_text,
+            "text": shown(report.text), "received": wib(report.received_at),
+            "claimed": report.claimed_at.astimezone(WIB).strftime("%d/%m/%Y %H:%M") if report.claimed_at else "",
+            "location_text": shown(report.location_text),
             "lat": report.lat, "lon": report.lon, "kecamatan": report.kecamatan, "kelurahan": report.kelurahan_code,
             "citizen_name": citizen_name if role in ("admin", "operator", "supervisor") else None,
             "identities": identities, "history": history, "thread": thread, "attachments": attachments,
             "clocks": clocks, "routing": routing_view(report.routing), "transfer_count": report.transfer_count,
-            "resolution_note": report.resolution_note, "is_demo": report.is_demo,
+            "resolution_note": shown(report.resolution_note), "is_demo": report.is_demo,
         }
 
 
@@ -143,6 +152,10 @@ def category_suggestions(suggestions: list) -> list[dict]:
 
 
 def timeline(ticket: str) -> list[dict]:
+    try:
+        ticket = ticket_of(ticket)
+    except NotFound:
+        return []
     with services().reads() as s:
         report_id = s.scalar(select(Report.id).where(Report.ticket == ticket))
         if report_id is None:
@@ -160,6 +173,10 @@ def _change(before, after) -> str:
 
 
 def breaches_of(ticket: str) -> list[dict]:
+    try:
+        ticket = ticket_of(ticket)
+    except NotFound:
+        return []
     with services().reads() as s:
         rows = s.execute(select(SlaBreach).join(Report, Report.id == SlaBreach.report_id)
                          .where(Report.ticket == ticket).order_by(SlaBreach.id)).scalars().all()

@@ -1,9 +1,9 @@
 """/media/<id>: a report's stored photo or file (citizens' media, agencies' evidence), for the roles that
 may open the report: the control room, and an agency officer for their own agency's reports only.
-Never for the kiosk, executives or the public. Files are served from the attachments folder only."""
+Never for the kiosk, executives or the public. A stored path is relative to ATTACHMENTS_DIR (resolved
+when served, so moving the folder or starting from another directory keeps every file); whatever it
+says, only a file inside the attachments folder is ever served."""
 from __future__ import annotations
-
-from pathlib import Path
 
 from flask import abort, send_file
 from flask_login import current_user
@@ -12,6 +12,8 @@ from sqlalchemy import select
 from dashboard import auth
 from dashboard.context import services
 from domain.models import Attachment, Report
+from domain.scope import holds
+from ingest.media import stored_file
 
 ROLES = frozenset({"admin", "operator", "supervisor", "agency_officer"})
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})  # everything else downloads
@@ -29,16 +31,20 @@ def install(server) -> None:
             abort(401)
         if role not in ROLES:
             abort(403)
+        officer = current_user.agency_code if role == "agency_officer" else None
         with services().reads() as s:
-            row = s.execute(select(Attachment.path, Attachment.content_type, Attachment.filename, Report.agency_code)
+            row = s.execute(select(Attachment.path, Attachment.content_type, Attachment.filename, Report.id,
+                                   Report.agency_code)
                             .join(Report, Report.id == Attachment.report_id)
                             .where(Attachment.id == attachment_id)).first()
-        # another agency's file answers as a missing one: its existence is not disclosed
-        if row is None or not row.path or (role == "agency_officer" and row.agency_code != current_user.agency_code):
+            # an agency's officer: only files of reports forwarded to the agency and still with it; another
+            # agency's file, or one of a report not forwarded yet, answers as a missing one
+            hidden = row is not None and role == "agency_officer" and (
+                row.agency_code != officer or not holds(s, row.id, officer))
+        if row is None or hidden:
             abort(404)
-        root = Path(services().settings.attachments_dir).resolve()
-        path = Path(row.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        path = stored_file(services().settings.attachments_dir, row.path)
+        if path is None:
             abort(404)
         inline = row.content_type in INLINE_TYPES
         response = send_file(path, mimetype=row.content_type if inline else "application/octet-stream",

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, select
 
 from dashboard.context import services
-from dashboard.masking import mask_text
 from domain import heartbeat
 from domain.clock import WIB
 from domain.lifecycle import OPEN_STATUSES
-from domain.models import Area, Category, Citizen, Event, Report, SlaBreach, SlaClock
+from domain.models import Area, Category, Event, Report, SlaBreach, SlaClock
 
 OPEN = [s.value for s in OPEN_STATUSES]
 RUNNING = and_(SlaClock.met_at.is_(None), SlaClock.cancelled_at.is_(None), SlaClock.paused_at.is_(None))
@@ -138,18 +137,19 @@ def _counters(s, moment: datetime):
 
 
 def _ticker(s, limit: int = 12) -> list[dict]:
+    """The newest reports as the wall may show them: category, kelurahan, channel, priority and time. The
+    query selects nothing else (no text, no name, no address): what the wall never receives cannot leak."""
     rows = s.execute(
-        select(Report.ticket, Report.received_at, Report.channel, Report.priority, Report.status, Report.text,
-               Report.kecamatan, Category.label_id, Category.label_en, Citizen.name)
+        select(Report.received_at, Report.channel, Report.priority, Report.kecamatan, Area.kelurahan,
+               Category.label_id, Category.label_en)
         .outerjoin(Category, Category.code == Report.category_code)
-        .outerjoin(Citizen, Citizen.id == Report.citizen_id)
+        .outerjoin(Area, Area.kode == Report.kelurahan_code)
         .order_by(Report.received_at.desc(), Report.id.desc()).limit(limit)
     ).all()
     return [{
-        "ticket": r.ticket, "at": r.received_at.astimezone(WIB).strftime("%H:%M"), "channel": r.channel,
-        "priority": r.priority, "status": r.status, "kecamatan": r.kecamatan or "",
+        "at": r.received_at.astimezone(WIB).strftime("%H:%M"), "channel": r.channel, "priority": r.priority,
+        "kelurahan": r.kelurahan or "", "kecamatan": r.kecamatan or "",
         "category": r.label_id or "-", "category_en": r.label_en or "-",
-        "text": mask_text(r.text, (r.name,) if r.name else ())[:90],
     } for r in rows]
 
 

@@ -13,12 +13,12 @@ public photo route.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flask import Response, abort, current_app, request, send_file
 
 from dashboard import limits
 from dashboard.context import services
+from ingest.media import stored_file
 
 SCOPE = "tracking"
 RULE_SETTING = "TRACKING_RATE_LIMIT"
@@ -82,9 +82,9 @@ def install(server, dash_app) -> None:
         if found is None:
             abort(404)
         path_text, content_type, filename = found
-        root = Path(services().settings.attachments_dir).resolve()
-        path = Path(path_text).resolve()
-        if not path.is_relative_to(root) or not path.is_file() or content_type not in INLINE_TYPES:
+        # stored relative to ATTACHMENTS_DIR, resolved inside it (the same rule as /media)
+        path = stored_file(services().settings.attachments_dir, path_text)
+        if path is None or content_type not in INLINE_TYPES:
             abort(404)
         response = send_file(path, mimetype=content_type, download_name=filename, max_age=3600)
         response.headers["X-Content-Type-Options"] = "nosniff"

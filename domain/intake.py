@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -216,7 +218,7 @@ def _str(data: dict, key: str, *, required: bool = False, prefix: str = "") -> s
         value = str(value)
     if not isinstance(value, str):
         raise ValidationError(prefix + key, "must be a string")
-    return value.strip()
+    return value.replace("\x00", "").strip()  # a NUL cannot be stored (PostgreSQL text) and means nothing
 
 
 def _list(data: dict, key: str) -> list:
@@ -241,12 +243,50 @@ def normalise_phone(raw: str, field_name: str = "citizen.phone") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_email(raw: str) -> str:
+EMAIL_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
+DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalise_email(raw: str, field_name: str = "citizen.email") -> str:
+    """An address we can send to (RFC 5321 mailbox: dot-atom local part, host name with a top-level
+    domain), domain lower-cased. Control characters (CR/LF: header injection at send time), spaces,
+    quoted local parts, IP literals and malformed domains are refused here, at intake, with the field named."""
+    if not isinstance(raw, str):
+        raise ValidationError(field_name, "must be a string")
     text = raw.strip()
+
+    def refuse(why: str):
+        raise ValidationError(field_name, f"{_shown(raw)} is not an email address ({why})")
+
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in raw):  # before strip(): CR/LF too
+        refuse("control characters")
+    if any(c.isspace() for c in text):
+        refuse("spaces")
+    if len(text) > 254:
+        refuse("longer than 254 characters")
     local, at, domain = text.rpartition("@")
-    if not at or not local or "." not in domain or " " in text:
-        raise ValidationError("citizen.email", f"{raw!r} is not an email address")
-    return f"{local}@{domain.lower()}"
+    if not at or not local or not domain:
+        refuse("it needs one @ between a name and a domain")
+    if len(local) > 64:
+        refuse("the part before @ is longer than 64 characters")
+    atoms = local.split(".")
+    if any(not a for a in atoms) or any(c not in EMAIL_ATEXT and ord(c) < 128 for a in atoms for c in a):
+        refuse("the part before @ has characters a mailbox may not have")
+    try:
+        ascii_domain = domain.lower().rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        refuse("the domain is not a valid host name")
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(DOMAIN_LABEL.match(label) for label in labels):
+        refuse("the domain is not a valid host name")
+    if len(labels[-1]) < 2 or not (labels[-1].isalpha() or labels[-1].startswith("xn--")):
+        refuse("the domain has no top-level domain")
+    return f"{local}@{domain.lower().rstrip('.')}"
+
+
+def _shown(raw: str) -> str:
+    """A refused value as it may appear in an error line: printable, short."""
+    return repr(raw[:80] + ("…" if len(raw) > 80 else ""))
 
 
 def _citizen(value: Any, channel: str) -> CitizenInfo | None:
@@ -257,6 +297,8 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
     name = _str(value, "name", prefix="citizen.")
     phone = _str(value, "phone", prefix="citizen.")
     email = _str(value, "email", prefix="citizen.")
+    if email:  # checked as sent: a CR/LF at either end is refused too, not stripped away
+        email = value["email"]
     handle = _str(value, "handle", prefix="citizen.")
     handle_kind = _str(value, "handle_kind", prefix="citizen.") or HANDLE_KINDS.get(channel)
     if handle and not handle_kind:

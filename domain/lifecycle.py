@@ -8,6 +8,7 @@ Pure Python: no database, no framework.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -27,6 +28,18 @@ class ValidationError(DomainError):
 
 class NotFound(DomainError):
     pass
+
+
+TICKET_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9_\-]{0,39}")
+
+
+def ticket_of(value) -> str:
+    """A ticket number as typed or sent (any case, spaces around) in its stored form; NotFound for anything
+    that cannot be a ticket (control characters, other symbols, too long): such input never reaches SQL."""
+    ticket = value.strip().upper() if isinstance(value, str) else ""
+    if not TICKET_SHAPE.fullmatch(ticket):
+        raise NotFound(f"no report with ticket {str(value)[:40]!r}")
+    return ticket
 
 
 class TransitionError(DomainError):

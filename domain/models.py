@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -82,6 +83,9 @@ class Category(Base):
     priority: Mapped[str] = mapped_column(String(2))
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # may a public tracker (anonymous Open311) list this category's reports? data/categories.csv `public`;
+    # emergency and sensitive topics (crime, social, health) never are
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Area(Base):

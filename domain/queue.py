@@ -18,7 +18,7 @@ from domain.citizens import pairs_in, resolve_citizens
 from domain.clock import WIB, Clock, isoformat, utcnow
 from domain.events import record
 from domain.intake import IncomingReport
-from domain.lifecycle import FINAL_STATUSES, OPEN_STATUSES, Kind, NotFound, Role, Status, ValidationError
+from domain.lifecycle import FINAL_STATUSES, OPEN_STATUSES, Kind, NotFound, Role, Status, ValidationError, ticket_of
 from domain.models import Agency, Attachment, Category, Citizen, Event, Report, SlaClock, TicketCounter
 from domain.sla import SlaBook
 
@@ -271,7 +271,7 @@ class QueueService:
     def get(self, ticket: str) -> Report:
         with self.sessions() as s:
             report = s.scalar(
-                select(Report).where(Report.ticket == ticket.strip().upper())
+                select(Report).where(Report.ticket == ticket_of(ticket))
                 .options(selectinload(Report.clocks), selectinload(Report.attachments),
                          selectinload(Report.citizen).selectinload(Citizen.identities))
             )

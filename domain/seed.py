@@ -45,7 +45,8 @@ def seed(session: Session, data_dir: Path) -> dict[str, int]:
         category_codes.add(row["code"])
         added["categories"] += _upsert(session, Category, (row["code"],), dict(
             code=row["code"], label_id=row["label_id"], label_en=row["label_en"], agency_code=row["agency"],
-            priority=row["priority"], emergency=row["emergency"].lower() == "true", active=True))
+            priority=row["priority"], emergency=row["emergency"].lower() == "true",
+            public=row.get("public", "").lower() == "true", active=True))  # no column: not public
     for category in session.scalars(select(Category).where(Category.code.not_in(category_codes))):
         category.active = False
     for row in _rows(data_dir / "areas.csv"):

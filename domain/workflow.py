@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from domain import clocks
+from domain import clocks, scope
 from domain.actors import SYSTEM, Actor
 from domain.clock import isoformat
 from domain.events import record
@@ -24,6 +24,7 @@ from domain.lifecycle import (
     TransitionError,
     ValidationError,
     check_transition,
+    ticket_of,
 )
 from domain.models import Agency, Assignment, Report
 from domain.queue import QueueService
@@ -59,7 +60,7 @@ class Workflow:
 
     def _apply(self, s: Session, report: Report, actor: Actor, action: Action | None, apply, now: datetime, *,
                reason: str | None = None, event_type: str | None = None, extra: dict | None = None) -> Report:
-        self._check_scope(report, actor)
+        scope.check_officer(s, report, actor)
         if action is not None:
             transition = check_transition(action, report.status, actor.role)
         before = _snapshot(report)
@@ -79,17 +80,12 @@ class Workflow:
     @staticmethod
     def _load(s: Session, ticket: str) -> Report:
         report = s.scalar(
-            select(Report).where(Report.ticket == ticket.strip().upper())
+            select(Report).where(Report.ticket == ticket_of(ticket))
             .options(selectinload(Report.clocks)).with_for_update()
         )
         if report is None:
             raise NotFound(f"no report with ticket {ticket!r}")
         return report
-
-    @staticmethod
-    def _check_scope(report: Report, actor: Actor) -> None:
-        if actor.role == Role.AGENCY_OFFICER and report.agency_code != actor.agency_code:
-            raise TransitionError(f"report {report.ticket} belongs to {report.agency_code}, not {actor.agency_code}")
 
     @staticmethod
     def _require_agency(s: Session, code: str) -> str:
@@ -186,7 +182,7 @@ class Workflow:
 
     def merge(self, ticket: str, actor: Actor, into_ticket: str, reason: str | None = None) -> Report:
         def apply(s, report, now):
-            target = s.scalar(select(Report).where(Report.ticket == into_ticket.strip().upper()))
+            target = s.scalar(select(Report).where(Report.ticket == ticket_of(into_ticket)))
             if target is None:
                 raise NotFound(f"no report with ticket {into_ticket!r}")
             if target.id == report.id:

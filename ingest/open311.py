@@ -7,23 +7,36 @@
     GET  /open311/v2/requests.json?service_request_id=a,b   query (or start_date/end_date/status)
     GET  /open311/v2/requests/<id>.json                 one request; service_request_id is our ticket
 
-POST needs an API key from INGEST_API_KEYS. Identical submissions by one client (same fields) are
-one report: the key is a hash of the client and the fields, since GeoReport has no request id.
+Reading is open to anyone, as a public tracker: anonymous callers get the public projection only
+(ingest/open311_public.py: category, status, area, the kelurahan's reference point, dates; never a
+sensitive or emergency category, a name, a contact, the text, the address or the resolution note). A
+client with a key (`X-API-Key` or `Authorization: Bearer` header) also reads the full request of every
+report it created itself; everything else it reads as the public does. A sensitive report's ticket
+answers 404 to whoever did not create it, as a missing one.
+
+POST needs an API key from INGEST_API_KEYS: in a header, or as GeoReport v2's `api_key` field of the
+form body; never in the URL (400: access logs keep URLs). Identical submissions by one client (same
+fields) are one report: the key is a hash of the client and the fields, since GeoReport has no request id.
+A `media_url` must be https; the worker fetches it through ingest/fetch.py (public addresses only).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from sqlalchemy import select
 
 from domain.clock import isoformat, parse_timestamp
 from domain.intake import IncomingReport
-from domain.lifecycle import FINAL_STATUSES, DomainError, Status
+from domain.lifecycle import TICKET_SHAPE, DomainError
 from domain.models import Agency, Category, Report
-from ingest.api import client_for
+from ingest.api import KeyRefused, client_for, created_by
 from ingest.base import reply_route
+from ingest.fetch import url_problem
+from ingest.open311_public import CLOSED, STATUS_NOTES, public_requests
 
+CODE_SHAPE = re.compile(r"[A-Z0-9_]{1,32}")
 FIELDS = ("service_code", "lat", "long", "address_string", "description", "email", "phone", "first_name",
           "last_name", "media_url", "device_id", "account_id")
 
@@ -44,14 +57,19 @@ class Open311:
                      for c in categories]
 
     def create(self, request) -> tuple[int, list]:
-        client = client_for(self.channels, request)
-        if client is None:
-            return _error(401, 401, "api_key missing or invalid")
-        form = {k: (request.values.get(k) or "").strip() for k in FIELDS}
+        try:
+            client = client_for(self.channels, request, form_allowed=True)
+        except KeyRefused as exc:
+            return _error(exc.status, exc.status, str(exc))
+        form = {k: (request.form.get(k) or "").strip() for k in FIELDS}
         if form["service_code"] not in self.channels.services.queue.categories:
-            return _error(400, 400, f"unknown service_code {form['service_code']!r}")
+            return _error(400, 400, f"unknown service_code {form['service_code'][:40]!r}")
         if not (form["lat"] and form["long"]) and not form["address_string"]:
             return _error(400, 400, "lat and long, or address_string, are required")
+        if form["media_url"]:
+            problem = url_problem(form["media_url"])
+            if problem:
+                return _error(400, 400, f"media_url: {problem}")
         key = hashlib.sha256(json.dumps([client.name, form], sort_keys=True).encode()).hexdigest()[:40]
         name = " ".join(p for p in (form["first_name"], form["last_name"]) if p) or None
         citizen = {"name": name, "email": form["email"] or None, "phone": form["phone"] or None}
@@ -76,40 +94,62 @@ class Open311:
                       "service_notice": "Laporan diterima Tangerang Live Room", "account_id": None}]
 
     def query(self, request, request_id: str | None = None) -> tuple[int, list]:
+        try:
+            client = client_for(self.channels, request, required=False)
+        except KeyRefused as exc:
+            return _error(exc.status, exc.status, str(exc))
         ids = [request_id] if request_id else [
-            i.strip().upper() for i in (request.args.get("service_request_id") or "").split(",") if i.strip()]
-        query = select(Report).where(Report.is_demo.is_(False))
-        if ids:
-            query = query.where(Report.ticket.in_(ids[:200]))
-        else:
+            i for i in (request.args.get("service_request_id") or "").split(",") if i.strip()]
+        asked = bool(ids)
+        # only ticket-shaped ids reach SQL (a NUL would be a database error on PostgreSQL)
+        ids = [i.strip().upper() for i in ids[:200] if TICKET_SHAPE.fullmatch(i.strip().upper())]
+        filters: dict = {"tickets": ids if asked else None}
+        if not asked:
             try:
-                if request.args.get("start_date"):
-                    query = query.where(Report.received_at >= parse_timestamp(request.args["start_date"]))
-                if request.args.get("end_date"):
-                    query = query.where(Report.received_at <= parse_timestamp(request.args["end_date"]))
+                for name, key in (("start_date", "start"), ("end_date", "end")):
+                    if request.args.get(name):
+                        filters[key] = parse_timestamp(request.args[name])
             except ValueError:
                 return _error(400, 400, "start_date/end_date must be ISO 8601")
-            if request.args.get("service_code"):
-                query = query.where(Report.category_code.in_(request.args["service_code"].split(",")))
-            status = request.args.get("status")
-            if status in ("open", "closed"):
-                final = [s.value for s in FINAL_STATUSES] + [Status.RESOLVED.value]
-                query = query.where(Report.status.in_(final) if status == "closed" else Report.status.not_in(final))
-            query = query.order_by(Report.received_at.desc()).limit(1000)
+            codes = None
+            if request.args.get("service_code"):  # asked for: only well-formed codes (none: nothing matches)
+                codes = [c.strip().upper() for c in request.args["service_code"].split(",")
+                         if CODE_SHAPE.fullmatch(c.strip().upper())]
+            filters.update(service_codes=codes, status=request.args.get("status"))
         with self.channels.services.sessions() as s:
-            reports = s.scalars(query).all()
-            agencies = {a.code: a.name for a in s.scalars(select(Agency))}
-            out = [self._view(r, agencies) for r in reports]
+            out = public_requests(s, **filters)
+            if client is not None:  # the client's own reports in full, in place of their public view
+                own = self._own(s, client, filters)
+                out = [r for r in out if r["service_request_id"] not in own] + list(own.values())
+                out.sort(key=lambda r: r["requested_datetime"] or "", reverse=True)
+                out = out[:1000]
         if request_id and not out:
-            return _error(404, 404, f"no service request {request_id!r}")
+            return _error(404, 404, f"no service request {request_id[:40]!r}")
         return 200, out
+
+    def _own(self, s, client, filters: dict) -> dict[str, dict]:
+        query = select(Report).where(created_by(client), Report.is_demo.is_(False))
+        if filters.get("tickets") is not None:
+            query = query.where(Report.ticket.in_(filters["tickets"]))
+        if filters.get("start"):
+            query = query.where(Report.received_at >= filters["start"])
+        if filters.get("end"):
+            query = query.where(Report.received_at <= filters["end"])
+        if filters.get("service_codes") is not None:
+            query = query.where(Report.category_code.in_(filters["service_codes"]))
+        if filters.get("status") in ("open", "closed"):
+            query = query.where(Report.status.in_(CLOSED) if filters["status"] == "closed"
+                                else Report.status.not_in(CLOSED))
+        agencies = {a.code: a.name for a in s.scalars(select(Agency))}
+        reports = s.scalars(query.order_by(Report.received_at.desc()).limit(1000)).all()
+        return {r.ticket: self._view(r, agencies) for r in reports}
 
     @staticmethod
     def _view(r: Report, agencies: dict) -> dict:
-        closed = r.status in {s.value for s in FINAL_STATUSES} or r.status == Status.RESOLVED.value
+        """The full request, for the client that created the report only."""
         return {
-            "service_request_id": r.ticket, "status": "closed" if closed else "open",
-            "status_notes": r.resolution_note or r.status, "service_name": r.category_code,
+            "service_request_id": r.ticket, "status": "closed" if r.status in CLOSED else "open",
+            "status_notes": r.resolution_note or STATUS_NOTES.get(r.status, r.status), "service_name": r.category_code,
             "service_code": r.category_code, "description": r.text,
             "agency_responsible": agencies.get(r.agency_code, r.agency_code),
             "service_notice": None, "requested_datetime": isoformat(r.received_at),

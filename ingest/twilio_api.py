@@ -66,22 +66,3 @@ class TwilioMessages:
             return str(response.json()["sid"])
         except (ValueError, KeyError) as exc:
             raise DeliveryError("Twilio answered without a message sid") from exc
-
-
-def fetch_media(config: ChannelConfig, url: str, max_bytes: int, session: requests.Session | None = None
-                ) -> tuple[bytes, str]:
-    """Download one media file of a message (Twilio media URLs need the account's basic auth)."""
-    http = session or requests
-    twilio_hosts = (config.twilio_api_base.rstrip("/") + "/", "https://api.twilio.com/")
-    auth = ((config.twilio_account_sid, config.twilio_auth_token)
-            if config.twilio_account_sid and url.startswith(twilio_hosts) else None)  # never leak it elsewhere
-    with http.get(url, auth=auth, timeout=config.http_timeout_seconds, stream=True) as response:
-        if response.status_code >= 300:
-            raise http_error(response.status_code, "")
-        chunks, size = [], 0
-        for chunk in response.iter_content(65536):
-            size += len(chunk)
-            if size > max_bytes:
-                raise DeliveryError(f"media larger than {max_bytes} bytes", retryable=False)
-            chunks.append(chunk)
-        return b"".join(chunks), response.headers.get("Content-Type", "application/octet-stream")

@@ -26,6 +26,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 PASSWORD = "correct horse battery"
 KIOSK_TOKEN = "kiosk-test-token-123"
 META_APP_SECRET = "live-meta-app-secret"
+APP_KEY, OPEN311_KEY = "city-app-key-123", "civic-app-key-456"  # the live server's API clients
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ACCOUNTS = [("admin1", "admin", None), ("op1", "operator", None), ("sup1", "supervisor", None),
             ("dlh1", "agency_officer", "DLH"), ("pupr1", "agency_officer", "PUPR"), ("exec1", "executive", None)]
@@ -74,9 +75,10 @@ def live(tmp_path_factory, _pg_schema, _sqlite_template, project_root):
     DemoFeed(services.queue, services.workflow, seed=3).backfill(60)
     port = _free_port()
     # One reverse proxy is trusted, so tests can speak from other client addresses (X-Forwarded-For);
-    # the Meta channel is on, so its webhook reads bodies (the request-size tests).
+    # the Meta channel is on, so its webhook reads bodies (the request-size tests); two API clients.
     env = dict(os.environ, DATABASE_URL=url, KIOSK_TOKEN=KIOSK_TOKEN, ATTACHMENTS_DIR=str(tmp / "att"),
-               TRUSTED_PROXIES="1", META_APP_SECRET=META_APP_SECRET)
+               TRUSTED_PROXIES="1", META_APP_SECRET=META_APP_SECRET,
+               INGEST_API_KEYS=f"cityapp:{APP_KEY}:app,civic:{OPEN311_KEY}:open311")
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(project_root), port=port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "wb"))
     base = f"http://127.0.0.1:{port}"

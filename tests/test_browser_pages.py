@@ -67,11 +67,17 @@ def test_kiosk_wall_updates_live_and_shows_no_contact_details(browser, live):
             assert page.locator(f"#{test_id}").count() == 1, test_id
         page.wait_for_function("document.getElementById('kpi-open').innerText.trim() !== '–'")
         before = int(page.inner_text("#kpi-open").replace(".", ""))
-        _submit(live["services"], "Saya Sutrisno, hubungi 0812-3456-7890 atau sutrisno@example.org, banjir",
-                citizen={"name": "Sutrisno Wibowo", "phone": "+6281234567890", "email": "sutrisno@example.org"})
+        _submit(live["services"], "Saya Sutrisno, hubungi 0812-3456-7890 atau sutrisno@example.org, banjir setinggi lutut",
+                citizen={"name": "Sutrisno Wibowo", "phone": "+6281234567890", "email": "sutrisno@example.org"},
+                category="FLOOD", location={"text": "Jl. Melati No. 7", "lat": -6.172884, "lon": 106.631851})
         page.wait_for_function(f"parseInt(document.getElementById('kpi-open').innerText.replace(/\\./g, '')) > {before}")
-        page.wait_for_selector("#ticker >> text=banjir")
+        # the ticker: category, kelurahan (kecamatan), channel, priority and time; never the citizen's words
+        page.wait_for_function("(() => { const i = document.querySelector('#ticker .ticker-item');"
+                               " return i && i.innerText.includes('Banjir') && i.innerText.includes('Sukarasa'); })()")
+        first = page.inner_text("#ticker .ticker-item")
+        assert "web" in first and re.search(r"P[1-4]", first) and "Tangerang" in first and re.search(r"\d\d:\d\d", first)
         text = page.inner_text("body")
+        assert "setinggi" not in text and "Melati" not in text and "Saya" not in text
         assert not re.search(r"\d{4}[- ]?\d{4}", text.replace("2026", "")), "a phone number is on the wall"
         assert "@" not in text and "sutrisno" not in text.lower()
         assert page.locator(".navbar").count() == 0 and tab.errors == []

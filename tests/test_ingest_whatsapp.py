@@ -152,9 +152,9 @@ def test_status_command_answers_with_status_and_creates_nothing(app, services, w
 
 def test_media_and_shared_location_are_kept_and_media_fetched_with_credentials(services, tmp_path):
     with FakeProvider() as fake:
-        fake.on("GET", "/2010-04-01/media/", Reply(200, b"\x89PNG fake image bytes", content_type="image/png"))
+        fake.on("GET", f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/", Reply(200, b"\x89PNG fake image bytes", content_type="image/png"))
         server, channels = ingest_app(services, channel_config(twilio_api_base=fake.url))
-        form = whatsapp_form("SM-m", "", NumMedia="1", MediaUrl0=f"{fake.url}/2010-04-01/media/ME1",
+        form = whatsapp_form("SM-m", "", NumMedia="1", MediaUrl0=f"{fake.url}/2010-04-01/Accounts/{TWILIO_SID}/Messages/SM-m/Media/ME1",
                              MediaContentType0="image/png", Latitude="-6.1783", Longitude="106.6319",
                              Address="Jl. Daan Mogot", Label="Depan pasar")
         assert twilio_post_and_drain(server.test_client(), channels, PATH, form).status_code == 200
@@ -162,10 +162,10 @@ def test_media_and_shared_location_are_kept_and_media_fetched_with_credentials(s
             report = s.scalar(select(Report))
             assert (report.lat, report.lon) == (-6.1783, 106.6319)
             assert report.location_text == "Depan pasar, Jl. Daan Mogot"
-            assert report.attachments[0].source_url.endswith("/2010-04-01/media/ME1")
+            assert report.attachments[0].source_url.endswith("/Media/ME1")
             assert report.attachments[0].path is None
         assert fetch_pending_media(channels) == 1
-        sent = fake.matching("GET", "/2010-04-01/media/ME1")[0]
+        sent = fake.matching("GET", f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/SM-m/Media/ME1")[0]
         assert sent.headers["Authorization"] == "Basic " + base64.b64encode(
             f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
         with services.sessions() as s:

@@ -224,7 +224,7 @@ def test_migration_0018_backfills_codes_and_marks_known_evidence(tmp_path, _pg_s
     becomes an "after" photo with a public reference; the citizen's file stays private."""
     from alembic import command
 
-    from domain.db import alembic_config, make_engine, migrate
+    from domain.db import alembic_config, migrate
     from tests.test_migrations import _fresh_engine
 
     engine = _fresh_engine(tmp_path, _pg_schema)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from dashboard import actions, context
 from domain import tracking
 from domain.actors import Actor
-from domain.models import Attachment, Report
+from domain.models import Attachment
 from tests.browser_support import Page, _submit, settled
 
 NAME, PHONE, EMAIL = "Sutrisno Wibowo", "+6281298765432", "sutrisno.track@example.org"

@@ -28,7 +28,8 @@ def queue_table(page: str, rows: list[dict], selected: str | None, columns=("tic
 
 def _attachment(a: dict):
     if not a["url"]:
-        return html.Span(a["filename"] + " ")
+        note = {"pending": " (sedang diunduh)", "unavailable": " (tidak tersedia)"}.get(a.get("state"), "")
+        return html.Span(a["filename"] + note + " ", className="muted")
     if a["type"] in ("image/jpeg", "image/png", "image/webp", "image/gif") and a["url"].startswith("/media/"):
         return html.A(html.Img(src=a["url"], alt=a["filename"], title=a["filename"], className="thumb"),
                       href=a["url"], target="_blank")

@@ -134,9 +134,18 @@ def _incidents(incidents: list, language: str) -> list:
 
 
 def _ticker(items: list, language: str) -> list:
-    return [html.Div([html.Span(i["at"], className="tk"), html.Span(i["priority"], className=f"badge {i['priority']}"),
-                      f" {i['category_en'] if language == 'en' else i['category']} · {i['kecamatan']} · {i['channel']} — ",
-                      html.Span(i["text"])], className="ticker-item") for i in items]
+    """Category · kelurahan (kecamatan) · channel, with priority and time: never a citizen's words."""
+    out = []
+    for i in items:
+        place = i["kelurahan"] or i["kecamatan"] or "-"
+        if i["kelurahan"] and i["kecamatan"]:
+            place = f"{i['kelurahan']} ({i['kecamatan']})"
+        out.append(html.Div([html.Span(i["at"], className="tk"),
+                             html.Span(i["priority"], className=f"badge {i['priority']}"),
+                             html.Span(f" {i['category_en'] if language == 'en' else i['category']}", className="tk-category"),
+                             html.Span(f" · {place}", className="tk-place"),
+                             html.Span(f" · {i['channel']}", className="tk-channel")], className="ticker-item"))
+    return out
 
 
 clientside_callback(

@@ -1,0 +1,178 @@
+"""Masking of free text for roles that may not see contacts: a phone number or an e-mail address, however
+it is written, never survives; ordinary words, dates, times, money amounts and RT/RW numbers always do."""
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from dashboard.masking import EMAIL, NAME, PHONE, mask_text
+
+MOBILE_PREFIXES = ["811", "812", "813", "821", "822", "823", "851", "852", "853", "814", "815", "816", "855",
+                   "856", "857", "858", "817", "818", "819", "859", "877", "878", "831", "832", "833", "838",
+                   "895", "896", "897", "898", "899", "881", "882", "883", "887", "888", "889"]
+WORDS = ["lampu", "jalan", "mati", "sejak", "kemarin", "tolong", "segera", "diperbaiki", "banjir", "di", "depan",
+         "rumah", "saya", "sampah", "menumpuk", "warga", "sudah", "lapor", "pak", "bu", "terima", "kasih",
+         "Karawaci", "Cibodas", "Tangerang", "gang", "masjid", "pasar", "sekolah", "hubungi", "nomor", "wa", "telp",
+         "email", "ke", "atau", "dan", "yang", "tidak", "ada", "air", "PDAM", "Jl.", "Perintis", "Kemerdekaan"]
+SEPARATORS = [" ", "-", ".", "/", "_", "", " - ", " / ", "  ", "\u2013", " . "]
+LOOKALIKE = {"0": "Oo", "1": "lI"}
+
+
+def _national(draw) -> str:
+    """A valid Indonesian number's national significant digits: a mobile, or a Tangerang/Jakarta line."""
+    if draw(st.booleans()) or True:
+        kind = draw(st.sampled_from(["mobile", "mobile", "mobile", "landline"]))
+    if kind == "mobile":
+        number = draw(st.sampled_from(MOBILE_PREFIXES)) + draw(st.text("0123456789", min_size=7, max_size=8))
+    else:
+        number = "21" + draw(st.text("0123456789", min_size=7, max_size=8))
+    assume(phonenumbers.is_valid_number(phonenumbers.parse("0" + number, "ID")))
+    return number
+
+
+@st.composite
+def written_phone(draw) -> tuple[str, str]:
+    """(how a citizen wrote the number, its national digits): groups, separators, +62/62/0, look-alike
+    letters and full-width digits in any mix."""
+    national = _national(draw)
+    prefix = draw(st.sampled_from(["0", "0", "+62", "+62 ", "62", "(+62) ", "+62 (0)", "+62-", "(0", "０"]))
+    sizes, rest = [], len(national)
+    while rest > 0:
+        size = min(rest, draw(st.integers(2, 4)))
+        sizes.append(size)
+        rest -= size
+    groups, at = [], 0
+    for size in sizes:
+        groups.append(national[at:at + size])
+        at += size
+    if prefix == "(0":
+        groups[0] = groups[0] + ")"
+    sep = draw(st.sampled_from(SEPARATORS))
+    mixed = draw(st.booleans())
+    body = groups[0]
+    for group in groups[1:]:
+        body += (draw(st.sampled_from(SEPARATORS)) if mixed else sep) + group
+    out = []
+    for ch in prefix + body:
+        style = draw(st.sampled_from(["plain"] * 6 + ["lookalike", "fullwidth"]))
+        if style == "lookalike" and ch in LOOKALIKE:
+            ch = draw(st.sampled_from(LOOKALIKE[ch]))
+        elif style == "fullwidth" and ch.isascii() and ch.isdigit():
+            ch = chr(ord(ch) + 0xFEE0)
+        out.append(ch)
+    return "".join(out), national
+
+
+def _digits_left(text: str) -> str:
+    """What a reader could still read as digits: look-alikes and full-width digits as digits, separators
+    dropped, any other character a break."""
+    out = []
+    for ch in text:
+        if "０" <= ch <= "９":
+            ch = chr(ord(ch) - 0xFEE0)
+        if ch.isdigit():
+            out.append(ch)
+        elif ch in "OolI|":
+            out.append("0" if ch in "Oo" else "1")
+        elif ch in "".join(SEPARATORS) + "()+":
+            continue
+        else:
+            out.append("|")
+    return "".join(out)
+
+
+sentence = st.lists(st.sampled_from(WORDS), min_size=0, max_size=6).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(written_phone(), sentence, sentence)
+def test_a_phone_number_is_masked_however_it_is_written(phone, before, after):
+    written, national = phone
+    text = f"{before} {written} {after}".strip()
+    masked = mask_text(text)
+    assert PHONE in masked, (text, masked)
+    assert national[-6:] not in _digits_left(masked), (text, masked)
+
+
+@st.composite
+def written_email(draw) -> tuple[str, str]:
+    local = draw(st.from_regex(r"[a-z]{3,8}[._]?[0-9]{2,3}", fullmatch=True))
+    labels = draw(st.sampled_from([["gmail", "com"], ["yahoo", "co", "id"], ["tangerangkota", "go", "id"],
+                                   ["mail", "example", "org"], ["outlook", "com"]]))
+    at = draw(st.sampled_from(["@", " @ ", "[at]", " [at] ", "(at)", " (at) ", " at ", "{at}", "[@]", "＠", " et "]))
+    dots = [draw(st.sampled_from([".", " . ", "[dot]", " [dot] ", "(dot)", " dot ", " titik ", "[titik]", "．"]))
+            for _ in labels[1:]]
+    domain = labels[0] + "".join(d + label for d, label in zip(dots, labels[1:]))
+    return local + at + domain, local
+
+
+@settings(max_examples=100, deadline=None)
+@given(written_email(), sentence, sentence)
+def test_an_email_address_is_masked_however_it_is_written(email, before, after):
+    written, local = email
+    masked = mask_text(f"{before} {written} {after}")
+    assert EMAIL in masked and local not in masked, masked
+
+
+def _date(d):
+    return st.sampled_from([f"{d:%d/%m/%Y}", f"{d.day}/{d.month}/{d.year}", f"{d:%d-%m-%Y}", f"{d:%Y-%m-%d}",
+                            f"{d:%d.%m.%Y}", f"{d:%d/%m/%y}"])
+
+
+ordinary = st.one_of(
+    st.sampled_from(WORDS),
+    st.dates(min_value=__import__("datetime").date(1990, 1, 1),
+             max_value=__import__("datetime").date(2035, 12, 31)).flatmap(_date),
+    st.builds(lambda h, m, sep: f"{h:02d}{sep}{m:02d}", st.integers(0, 23), st.integers(0, 59), st.sampled_from(".:")),
+    st.builds(lambda n, style: style.format(f"{n:,}".replace(",", ".")), st.integers(1_000, 10_000_000_000),
+              st.sampled_from(["Rp {}", "Rp{}", "Rp. {}", "IDR {}", "Rp {},-", "Rp {},00"])),
+    st.builds(lambda n, unit: f"{n} {unit}", st.integers(1, 999), st.sampled_from(["ribu", "rb", "juta", "jt"])),
+    st.builds(lambda a, b, style: style.format(a=a, b=b), st.integers(1, 30), st.integers(1, 30),
+              st.sampled_from(["RT {a:02d}/RW {b:02d}", "RT.{a:03d}/RW.{b:03d}", "RT {a} RW {b}",
+                               "RT/RW {a:03d}/{b:03d}", "rt {a:02d} rw {b:02d}"])),
+    st.builds(lambda n, word: f"{word} {n}", st.integers(1, 300), st.sampled_from(["no", "No.", "lantai", "km", "gang"])),
+    st.builds(lambda y: f"tahun {y}", st.integers(1990, 2035)),
+    st.sampled_from(["kode pos 15111", "15112", "100 meter", "3 hari", "2 minggu", "pukul 08.00-10.00"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ordinary, min_size=1, max_size=8))
+def test_ordinary_text_dates_money_and_rt_rw_survive(parts):
+    text = " ".join(parts)
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("hubungi 0812/3456/7890 ya", f"hubungi {PHONE} ya"),
+    ("wa 0812_3456_7891 segera", f"wa {PHONE} segera"),
+    ("telp O8l2-3456-789O", f"telp {PHONE}"),
+    ("nomor ０８１２３４５６７８９０", f"nomor {PHONE}"),
+    ("budi [at] example [dot] com", EMAIL),
+    ("budi(at)example.com", EMAIL),
+    ("budi @ example . com", EMAIL),
+    ("KDRT, korban Ibu Sari, telp tetangga 0813-1111-2222", f"KDRT, korban Ibu {NAME}, telp tetangga {PHONE}"),
+    ("Pak RT sudah tahu, Pak Lurah Budi juga", f"Pak RT sudah tahu, Pak Lurah {NAME} juga"),
+    ("NIK 3671012345678901", "NIK [NIK]"),
+    ("tgl 23/11/2026 jam 14.00 biaya Rp 1.500.000 di RT 03/RW 05 no 12",
+     "tgl 23/11/2026 jam 14.00 biaya Rp 1.500.000 di RT 03/RW 05 no 12"),
+])
+def test_known_shapes(text, expected):
+    assert mask_text(text) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.from_regex(r"[A-Z][a-z]{2,9}", fullmatch=True), min_size=1, max_size=3), sentence)
+def test_the_reporters_own_name_is_masked(words, text):
+    name = " ".join(words)
+    masked = mask_text(f"{text} saya {name.lower()} dari {name}", names=(name,))
+    assert all(re.search(rf"\b{w}\b", masked, re.IGNORECASE) is None for w in words), masked
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_masked_without_an_error(text):
+    assert isinstance(mask_text(text), str)
