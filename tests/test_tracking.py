@@ -103,6 +103,7 @@ def test_timeline_note_photos_and_rating_of_a_resolved_report(services):
     context.set_services(services)
     report = _resolved(services)
     other = _report(services.queue, external_id="other-report")
+    services.workflow.verify_and_assign(other.ticket, OPERATOR)  # an officer adds evidence once it is forwarded
     dlh = officer("DLH")
     for ticket, stage in ((report.ticket, "before"), (report.ticket, "after"), (other.ticket, "after")):
         actions.add_evidence(dlh, ticket, "foto.png", "image/png", PNG + ticket.encode(), stage)
@@ -178,6 +179,7 @@ def test_before_after_lists_recent_evidence_and_nothing_personal(services):
     context.set_services(services)
     report = _resolved(services)
     unresolved = _report(services.queue, external_id="still-open")
+    services.workflow.verify_and_assign(unresolved.ticket, OPERATOR)
     dlh = officer("DLH")
     actions.add_evidence(dlh, report.ticket, "sebelum.png", "image/png", PNG + b"1", "before")
     actions.add_evidence(dlh, report.ticket, "sesudah.png", "image/png", PNG + b"2", "after")
