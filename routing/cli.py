@@ -18,8 +18,14 @@ routing_cli = typer.Typer(help="Routing engine: classify reports, score the rule
 
 
 def _router(data_dir: Optional[Path]) -> Router:
+    """The engine on the rules in `data_dir`, locating coordinates by the kelurahan boundaries the city
+    imported into the database DATABASE_URL names (when it exists), else by the shipped default ones."""
+    from domain.config import Settings
+
+    from .geo import polygons_from_url
+
     try:
-        return Router.load(data_dir or default_data_dir())
+        return Router.load(data_dir or default_data_dir(), polygons_from_url(Settings.from_env().database_url))
     except RulesError as exc:
         typer.echo(f"invalid routing rules: {exc}", err=True)
         raise typer.Exit(2)
@@ -110,8 +116,8 @@ def geo_import(
     dry_run: bool = typer.Option(False, "--dry-run", help="match and report, store nothing"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list every unmatched feature"),
 ) -> None:
-    """Store each matched kelurahan boundary; the classifier then locates coordinates by point-in-polygon
-    (restart the app and the worker to load new boundaries)."""
+    """Store each matched kelurahan boundary; they replace the shipped default for those kelurahan in
+    point-in-polygon location (`classify` reads them at once; restart the app and the worker)."""
     from .geo import GeoImportError, import_boundaries, load_features
 
     try:

@@ -75,12 +75,12 @@ def test_classifier_uses_imported_polygons(settings, clock, geojson):
     before = Services(settings, clock=clock)
     before.init_db()
     report = before.queue.submit(incoming(text="lampu jalan mati", category=None, lat=POINT[0], lon=POINT[1])).report
-    assert report.kelurahan_code == SUKA_ASIH and report.routing["location_source"] == "nearest_point"
+    assert report.kelurahan_code == SUKA_ASIH and report.routing["location_source"] == "polygon"  # shipped default
     with before.sessions.begin() as s:
         import_boundaries(s, load_features(geojson))
     before.engine.dispose()
 
-    after = Services(settings, clock=clock)  # a restarted app loads the boundaries
+    after = Services(settings, clock=clock)  # a restarted app loads the boundaries: the imported ones win
     report = after.queue.submit(incoming(text="lampu jalan mati", category=None, lat=POINT[0], lon=POINT[1])).report
     assert report.kelurahan_code == SUKARASA and report.routing["location_source"] == "polygon"
     after.engine.dispose()

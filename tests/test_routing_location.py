@@ -93,9 +93,9 @@ def test_rt_rw_and_street_are_extracted(router):
     assert (r.rt, r.rw, r.street) == ("004", "002", "imam bonjol")
 
 
-def test_nearest_reference_point(router):
-    assert where(router, "jalan rusak", -6.1903, 106.6105) == ("Karawaci", "Cimone", False)
-    assert router.classify("jalan rusak", -6.1903, 106.6105).location_source == "nearest_point"
+def test_nearest_reference_point_without_boundaries(areas):
+    plain = Gazetteer(areas).locate_point(-6.1903, 106.6105)  # no boundaries at all: the approximation
+    assert (plain.kecamatan, plain.kelurahan, plain.source) == ("Karawaci", "Cimone", "nearest_point")
 
 
 def test_far_outside_box_is_outside(router):
@@ -109,7 +109,7 @@ def test_text_kelurahan_wins_over_coordinates(router):
 
 def test_text_kecamatan_refined_by_coordinates(router):
     r = router.classify("banjir di periuk", -6.1589, 106.5968)
-    assert (r.kecamatan, r.kelurahan, r.location_source) == ("Periuk", "Periuk", "text+nearest_point")
+    assert (r.kecamatan, r.kelurahan, r.location_source) == ("Periuk", "Periuk", "text+polygon")
 
 
 def test_polygons_take_precedence_over_nearest_point(areas):
