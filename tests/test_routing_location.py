@@ -149,3 +149,49 @@ def test_names_are_output_exactly_as_in_areas_csv(router, areas):
     for text in ("sampah di karangtengah", "banjir di KARANG MULYA", "jalan rusak di sumur pacing"):
         r = router.classify(text)
         assert r.kecamatan in kecs and (r.kelurahan is None or r.kelurahan in kels)
+
+
+@pytest.mark.parametrize("text", [
+    "Bus Si Benteng rute Poris Plawad - Cipondoh sering telat",       # stops of a bus route
+    "angkot trayek Cimone-Poris ngetem sembarangan",
+    "perjalanan dari Karawaci ke Ciledug macet total",
+    "macet di Jl. Perintis Kemerdekaan arah Babakan",                   # a direction
+    "pelakunya kabur ke arah Sukarasa",
+    "lampu jalan mati di Jl. Raya Pinang",                              # a street named after a kecamatan
+    "banjir di Jl. Ciledug Raya depan Pasar Cipulir",                   # ... that runs on into Jakarta
+    "ada aturan larangan parkir tapi tetap parkir liar",                # ordinary words
+    "periuk nasi warga kosong, bantuan sembako belum datang",
+    "pohon pinang tumbang menimpa pagar",
+    "macet parah di depan Supermal Lippo Karawaci",                     # straddles the border
+    "Pemerintah Kota Tangerang belum menanggapi",                       # the city
+    "air mati di rumah warga Benda dan Neglasari",                      # two kecamatan named equally
+])
+def test_no_kecamatan_the_text_does_not_support(router, text):
+    assert where(router, text)[:2] == (None, None)
+
+
+@pytest.mark.parametrize("text", [
+    "saluran tersumbat di depan pertokoan Sukasari, Bogor Timur",       # a same-named place elsewhere
+    "PJU padam di Cipete Raya Jakarta Selatan",
+    "dalan nang Rungkut rusak parah rek, Surabaya",
+])
+def test_a_place_of_another_city_is_outside(router, text):
+    assert where(router, text) == (None, None, True)
+
+
+@pytest.mark.parametrize("text, kec, kel", [
+    ("SDN Poris Plawad 2 kebanjiran", "Cipondoh", None),               # a facility: its kecamatan only
+    ("antre lama di Puskesmas Cipondoh", "Cipondoh", None),
+    ("jalan berlubang di Jl. Raya Kunciran", "Pinang", None),           # a street named after a kelurahan
+    ("banjir di Larangan", "Larangan", None),                           # after a marker, the place
+    ("sampah di kel. periuk", "Periuk", "Periuk"),
+    ("jalan rusak di Daan Mogot Batuceper arah Jakarta", "Batuceper", None),
+    ("visiting Pasar Lama from Jakarta, the toilets are dirty", "Tangerang", "Sukasari"),
+])
+def test_places_the_text_does_support(router, text, kec, kel):
+    assert where(router, text) == (kec, kel, False)
+
+
+def test_malang_and_medan_are_words_unless_a_place(router):
+    assert where(router, "nasib malang pengendara motor jatuh di lubang jalan") == (None, None, False)
+    assert where(router, "jalan rusak di Malang") == (None, None, True)
