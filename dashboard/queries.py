@@ -71,13 +71,13 @@ def compute_wall(moment: datetime) -> dict:
     colours = _pool.submit(_read, _queue_colours, moment)
     places = _pool.submit(_read, _places, moment, areas)
     counters = _read(_counters, moment)
-    open_by_agency, coloured = colours.result()
+    open_by_agency, open_by_kelurahan, coloured = colours.result()
     ticker, incidents, points = places.result()
     new_hour, resolved_today, met, missed_open, channels, calls, worker = counters
     agencies = {}
     for code, count in open_by_agency.items():
         agencies[code] = {"open": count, "red": 0, "amber": 0}
-    for code, col, count in coloured:
+    for code, _kelurahan, col, count in coloured:
         entry = agencies.setdefault(code, {"open": 0, "red": 0, "amber": 0})
         entry["red" if col == 2 else "amber"] += count
     for entry in agencies.values():
@@ -99,6 +99,7 @@ def compute_wall(moment: datetime) -> dict:
         "incidents": incidents,
         "calls": calls,
         "points": points,
+        "kelurahan": _by_kelurahan(open_by_kelurahan, coloured),
         "worker_ok": worker["ok"],
     }
 
@@ -114,7 +115,41 @@ def _read(fn, *args):
 def _queue_colours(s, moment: datetime):
     open_by_agency = dict(s.execute(
         select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)).all())
-    return open_by_agency, _colours(s, moment)
+    return open_by_agency, _open_by_kelurahan(s), _colours(s, moment)
+
+
+def _open_by_kelurahan(s) -> dict[str, int]:
+    """Open reports per kelurahan (from the open reports' map index alone)."""
+    return dict(s.execute(select(Report.kelurahan_code, func.count())
+                          .where(Report.status.in_(OPEN), Report.kelurahan_code.is_not(None))
+                          .group_by(Report.kelurahan_code)).all())
+
+
+def _by_kelurahan(open_by_kelurahan: dict[str, int], coloured) -> dict[str, dict[str, int]]:
+    """kelurahan code -> {"open", "red" (past a due time), "amber" (past a warning)}: what the maps shade."""
+    out = {code: {"open": n, "red": 0, "amber": 0} for code, n in open_by_kelurahan.items()}
+    for _agency, code, col, count in coloured:
+        if code in out:
+            out[code]["red" if col == 2 else "amber"] += count
+    return out
+
+
+def kelurahan_load(max_age: float = 30) -> dict[str, dict[str, int]]:
+    """Open, breached and at-risk reports per kelurahan now (the executive panel's map), computed at most once
+    per `max_age` seconds in this process."""
+    def compute():
+        with services().reads() as s:
+            return _by_kelurahan(_open_by_kelurahan(s), _colours(s, now()))
+    return kept("kelurahan-load", max_age, compute)
+
+
+def public_kelurahan_open(max_age: float = 60) -> dict[str, int]:
+    """Open reports per kelurahan for /public: counts only (no report, no point, no text), computed at most once
+    a minute in this process however many visitors ask."""
+    def compute():
+        with services().reads() as s:
+            return _open_by_kelurahan(s)
+    return kept("public-kelurahan-open", max_age, compute)
 
 
 def _places(s, moment: datetime, areas: list[dict]):
@@ -169,15 +204,16 @@ def _calls_in_progress(s, moment: datetime) -> int:
     return s.scalar(select(func.count()).select_from(started.except_(ended).subquery())) or 0
 
 
-def _colours(s, moment: datetime) -> list[tuple[str, int, int]]:
-    """(agency, colour, reports) of open reports with a running clock past its warning (1 amber) or due
-    time (2 red): from the open reports (index) to their running clocks (partial index), one pass."""
+def _colours(s, moment: datetime) -> list[tuple[str, str | None, int, int]]:
+    """(agency, kelurahan, colour, reports) of open reports with a running clock past its warning (1 amber) or
+    due time (2 red): from the open reports (index) to their running clocks (partial index), one pass."""
     colour = func.max(case((SlaClock.due_at < moment, 2), else_=1)).label("colour")
-    per_report = (select(Report.agency_code.label("agency"), colour)
+    per_report = (select(Report.agency_code.label("agency"), Report.kelurahan_code.label("kelurahan"), colour)
                   .join(SlaClock, and_(SlaClock.report_id == Report.id, RUNNING, SlaClock.warn_at <= moment))
-                  .where(Report.status.in_(OPEN)).group_by(Report.id, Report.agency_code).subquery())
-    return s.execute(select(per_report.c.agency, per_report.c.colour, func.count())
-                     .group_by(per_report.c.agency, per_report.c.colour)).all()
+                  .where(Report.status.in_(OPEN)).group_by(Report.id, Report.agency_code, Report.kelurahan_code)
+                  .subquery())
+    return s.execute(select(per_report.c.agency, per_report.c.kelurahan, per_report.c.colour, func.count())
+                     .group_by(per_report.c.agency, per_report.c.kelurahan, per_report.c.colour)).all()
 
 
 def _cell(value: float) -> float:
@@ -232,31 +268,17 @@ def _reference(name: str, load):
 
 
 def reference_areas() -> list[dict]:
-    """The kelurahan with their reference points and, once `geo import` loaded them, their boundaries
-    as simplified outlines for the offline maps."""
-    return _reference("areas", lambda s: [
-        {"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat, "lon": a.lon,
-         "outline": _outline(a.boundary_geojson)} for a in s.scalars(select(Area).order_by(Area.kode))])
+    """The kelurahan with their reference points and outlines for the offline maps: the boundary imported
+    with `geo import`, else the one shipped in data/geo, simplified for drawing (maps.outlines)."""
+    from dashboard.components.maps import outlines
 
-
-def _outline(geojson) -> list[tuple[list[float], list[float]]]:
-    """The exterior rings of a boundary, simplified to ~50 m: [(lons, lats), ...] ([] without one)."""
-    if not geojson:
-        return []
-    try:
-        from shapely.geometry import shape
-
-        geometry = shape(geojson).simplify(0.0005, preserve_topology=True)
-    except Exception:  # noqa: BLE001 - a hand-edited boundary must not take the wall down
-        return []
-    polygons = getattr(geometry, "geoms", [geometry])
-    rings = []
-    for polygon in polygons:
-        exterior = getattr(polygon, "exterior", None)
-        if exterior is not None:
-            xs, ys = exterior.xy
-            rings.append(([round(x, 5) for x in xs], [round(y, 5) for y in ys]))
-    return rings
+    def load(s):
+        rows = s.execute(select(Area.kode, Area.kecamatan, Area.kelurahan, Area.lat, Area.lon, Area.boundary_geojson)
+                         .order_by(Area.kode)).all()
+        drawn = outlines({r.kode: r.boundary_geojson for r in rows}, services().settings.data_dir)
+        return [{"kode": r.kode, "kecamatan": r.kecamatan, "kelurahan": r.kelurahan, "lat": r.lat, "lon": r.lon,
+                 "outline": drawn.get(r.kode, [])} for r in rows]
+    return _reference("areas", load)
 
 
 def agency_names() -> dict[str, str]:
