@@ -236,7 +236,7 @@ class Gazetteer:
             kel_opts = [h for h in options if h.kind in ("kel", "landmark")]
             kec_opts = [h for h in options if h.kind == "kec"]
             weak = any(h.weak for h in options)
-            if weak and use != "marker":
+            if weak and use not in ("marker", "facility"):  # "Perumahan Periuk Damai" is no pot
                 hit = (kec_opts or kel_opts)[0]
                 hits.append(_Hit(hit.kind, hit.kecamatan, hit.kelurahan, hit.code, 0, hit.said, weak=True,
                                  alternative=kel_opts[0] if kec_opts and kel_opts else None, end=end))

@@ -182,6 +182,7 @@ def test_a_place_of_another_city_is_outside(router, text):
 @pytest.mark.parametrize("text, kec, kel", [
     ("SDN Poris Plawad 2 kebanjiran", "Cipondoh", None),               # a facility: its kecamatan only
     ("antre lama di Puskesmas Cipondoh", "Cipondoh", None),
+    ("banjir setinggi dada di perumahan Periuk Damai", "Periuk", None),  # an estate, not a pot
     ("jalan berlubang di Jl. Raya Kunciran", "Pinang", None),           # a street named after a kelurahan
     ("banjir di Larangan", "Larangan", None),                           # after a marker, the place
     ("sampah di kel. periuk", "Periuk", "Periuk"),
