@@ -64,20 +64,22 @@ def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> d
 
 def compute_wall(moment: datetime) -> dict:
     """The wall's figures in three groups of queries, each on its own read-only connection and thread: the
-    SLA colours of the open reports, the map with the ticker and incidents, and the day's counters. The
+    SLA colours of the open reports, the map's points with the ticker and incidents, and the day's counters
+    with the open reports per kelurahan. The
     database works on them at once (SQLite's readers run side by side in WAL mode; the driver releases the
     GIL while a statement runs), so the wall waits for the slowest group, not for their sum."""
     areas = reference_areas()  # cached
     colours = _pool.submit(_read, _queue_colours, moment)
     places = _pool.submit(_read, _places, moment, areas)
     counters = _read(_counters, moment)
-    open_by_agency, open_by_kelurahan, coloured = colours.result()
+    by_kelurahan = _read(_open_by_kelurahan)  # the lightest group is this thread's: the map's shading here
+    open_by_agency, coloured = colours.result()
     ticker, incidents, points = places.result()
     new_hour, resolved_today, met, missed_open, channels, calls, worker = counters
     agencies = {}
     for code, count in open_by_agency.items():
         agencies[code] = {"open": count, "red": 0, "amber": 0}
-    for code, _kelurahan, col, count in coloured:
+    for code, col, count in coloured:
         entry = agencies.setdefault(code, {"open": 0, "red": 0, "amber": 0})
         entry["red" if col == 2 else "amber"] += count
     for entry in agencies.values():
@@ -99,7 +101,7 @@ def compute_wall(moment: datetime) -> dict:
         "incidents": incidents,
         "calls": calls,
         "points": points,
-        "kelurahan": _by_kelurahan(open_by_kelurahan, coloured),
+        "kelurahan": by_kelurahan,
         "worker_ok": worker["ok"],
     }
 
@@ -115,31 +117,33 @@ def _read(fn, *args):
 def _queue_colours(s, moment: datetime):
     open_by_agency = dict(s.execute(
         select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)).all())
-    return open_by_agency, _open_by_kelurahan(s), _colours(s, moment)
+    return open_by_agency, _colours(s, moment)
 
 
-def _open_by_kelurahan(s) -> dict[str, int]:
-    """Open reports per kelurahan (from the open reports' map index alone)."""
-    return dict(s.execute(select(Report.kelurahan_code, func.count())
-                          .where(Report.status.in_(OPEN), Report.kelurahan_code.is_not(None))
-                          .group_by(Report.kelurahan_code)).all())
-
-
-def _by_kelurahan(open_by_kelurahan: dict[str, int], coloured) -> dict[str, dict[str, int]]:
-    """kelurahan code -> {"open", "red" (past a due time), "amber" (past a warning)}: what the maps shade."""
-    out = {code: {"open": n, "red": 0, "amber": 0} for code, n in open_by_kelurahan.items()}
-    for _agency, code, col, count in coloured:
-        if code in out:
-            out[code]["red" if col == 2 else "amber"] += count
+def _open_by_kelurahan(s) -> dict[str, dict[str, int]]:
+    """kelurahan code -> {"open": n, "P1": n, ..., "P4": n}: open reports per kelurahan and priority, from the open
+    reports' map index alone (status, priority, kelurahan_code, ...): what the wall's map shades and shows."""
+    out: dict[str, dict[str, int]] = {}
+    for code, priority, n in s.execute(select(Report.kelurahan_code, Report.priority, func.count())
+                                       .where(Report.status.in_(OPEN), Report.kelurahan_code.is_not(None))
+                                       .group_by(Report.kelurahan_code, Report.priority)):
+        entry = out.setdefault(code, {"open": 0})
+        entry["open"] += n
+        entry[priority or "-"] = entry.get(priority or "-", 0) + n
     return out
 
 
 def kelurahan_load(max_age: float = 30) -> dict[str, dict[str, int]]:
-    """Open, breached and at-risk reports per kelurahan now (the executive panel's map), computed at most once
-    per `max_age` seconds in this process."""
+    """kelurahan code -> {"open", "red" (breached), "amber" (at risk)} now: the executive panel's map, computed at
+    most once per `max_age` seconds in this process (not on the wall's every-second path)."""
     def compute():
+        moment = now()
         with services().reads() as s:
-            return _by_kelurahan(_open_by_kelurahan(s), _colours(s, now()))
+            out = {code: {"open": c["open"], "red": 0, "amber": 0} for code, c in _open_by_kelurahan(s).items()}
+            for code, col, n in _colours_by_kelurahan(s, moment):
+                if code in out:
+                    out[code]["red" if col == 2 else "amber"] += n
+        return out
     return kept("kelurahan-load", max_age, compute)
 
 
@@ -148,7 +152,7 @@ def public_kelurahan_open(max_age: float = 60) -> dict[str, int]:
     a minute in this process however many visitors ask."""
     def compute():
         with services().reads() as s:
-            return _open_by_kelurahan(s)
+            return {code: c["open"] for code, c in _open_by_kelurahan(s).items()}
     return kept("public-kelurahan-open", max_age, compute)
 
 
@@ -204,16 +208,24 @@ def _calls_in_progress(s, moment: datetime) -> int:
     return s.scalar(select(func.count()).select_from(started.except_(ended).subquery())) or 0
 
 
-def _colours(s, moment: datetime) -> list[tuple[str, str | None, int, int]]:
-    """(agency, kelurahan, colour, reports) of open reports with a running clock past its warning (1 amber) or
-    due time (2 red): from the open reports (index) to their running clocks (partial index), one pass."""
+def _colours(s, moment: datetime) -> list[tuple[str, int, int]]:
+    """(agency, colour, reports) of open reports with a running clock past its warning (1 amber) or due
+    time (2 red): from the open reports (index) to their running clocks (partial index), one pass."""
+    return _colour_counts(s, moment, Report.agency_code)
+
+
+def _colours_by_kelurahan(s, moment: datetime) -> list[tuple[str | None, int, int]]:
+    """(kelurahan, colour, reports), as `_colours` per agency."""
+    return _colour_counts(s, moment, Report.kelurahan_code)
+
+
+def _colour_counts(s, moment: datetime, column):
     colour = func.max(case((SlaClock.due_at < moment, 2), else_=1)).label("colour")
-    per_report = (select(Report.agency_code.label("agency"), Report.kelurahan_code.label("kelurahan"), colour)
+    per_report = (select(column.label("key"), colour)
                   .join(SlaClock, and_(SlaClock.report_id == Report.id, RUNNING, SlaClock.warn_at <= moment))
-                  .where(Report.status.in_(OPEN)).group_by(Report.id, Report.agency_code, Report.kelurahan_code)
-                  .subquery())
-    return s.execute(select(per_report.c.agency, per_report.c.kelurahan, per_report.c.colour, func.count())
-                     .group_by(per_report.c.agency, per_report.c.kelurahan, per_report.c.colour)).all()
+                  .where(Report.status.in_(OPEN)).group_by(Report.id, column).subquery())
+    return s.execute(select(per_report.c.key, per_report.c.colour, func.count())
+                     .group_by(per_report.c.key, per_report.c.colour)).all()
 
 
 def _cell(value: float) -> float:

@@ -164,6 +164,8 @@ def test_names_are_output_exactly_as_in_areas_csv(router, areas):
     "pohon pinang tumbang menimpa pagar",
     "macet parah di depan Supermal Lippo Karawaci",                     # straddles the border
     "Pemerintah Kota Tangerang belum menanggapi",                       # the city
+    "antrean ojol panjang di depan Stasiun Tangerang",                  # ... and what is named after it
+    "taman di Puspemkot kurang pohon",
     "air mati di rumah warga Benda dan Neglasari",                      # two kecamatan named equally
 ])
 def test_no_kecamatan_the_text_does_not_support(router, text):

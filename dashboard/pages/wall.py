@@ -100,10 +100,10 @@ def render(snap: dict, language: str, scale: float = 1.0, areas: list[dict] | No
 
 
 def _map(snap: dict, language: str, scale: float, areas: list[dict], patch: bool):
-    """Kelurahan shaded by open reports (hover: open, breached, at risk), the open reports' points on top."""
+    """Kelurahan shaded by open reports (hover: open reports by priority), the open reports' points on top."""
     def say(key):
         return TEXT[key][language == "en"]
-    labels = {"open": say("open"), "red": say("breached"), "amber": say("at_risk")}
+    labels = {"open": say("open"), **{p: p for p in ("P1", "P2", "P3", "P4")}}
     if patch:
         return maps.map_patch(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale)
     return maps.map_figure(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale,
