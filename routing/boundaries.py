@@ -3,13 +3,14 @@
 Two sources, per kelurahan: the boundaries a city imported (`geo import`, areas.boundary_geojson) win
 over the default shipped in data/geo/kelurahan_boundaries.geojson (Kemendagri 2025, MIT-licensed, from
 cahyadsn/wilayah_boundaries: see the licence file beside it). `BoundaryIndex` answers "which kelurahan
-covers this point" with an STRtree over prepared geometries (a few microseconds a point).
+covers this point" with a bounding-box filter and prepared geometries (tens of microseconds a point).
 """
 from __future__ import annotations
 
 import json
 import math
-from functools import cached_property, lru_cache
+import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -72,18 +73,26 @@ class BoundaryIndex:
     of them is then outside the city, unless it falls in a sliver between two (the nearest one)."""
 
     def __init__(self, polygons: Mapping[str, Any], area_codes: Sequence[str]):
-
+        known = set(area_codes)
         self.codes: list[str] = []
         geoms = []
         for code, geom in polygons.items():
-            if code in area_codes and geom is not None and not geom.is_empty:
+            if code in known and geom is not None and not geom.is_empty:
                 self.codes.append(code)
                 geoms.append(geom)
         self.geoms = numpy.array(geoms, dtype=object)
         shapely.prepare(self.geoms)
         self.tree = STRtree(self.geoms) if geoms else None
         self.bounds = shapely.bounds(self.geoms) if geoms else numpy.empty((0, 4))
-        self.complete = bool(geoms) and set(area_codes) <= set(self.codes)
+        self.complete = bool(geoms) and known <= set(self.codes)
+        self._lock = threading.Lock()
+        self._shell = None
+        # GEOS builds a prepared geometry's point index on first use: build it now, in one thread, so that
+        # the web tier's threads only ever read it.
+        for geom, (x0, y0, _, _) in zip(self.geoms, self.bounds):
+            shapely.intersects_xy(geom, x0, y0)
+        if self.tree is not None:
+            self.tree.query_nearest(shapely.Point(self.bounds[0, 0], self.bounds[0, 1]))
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -105,16 +114,22 @@ class BoundaryIndex:
             # In the city but in no kelurahan: one of the slivers between neighbouring boundaries of the
             # source map (the shipped file has about 300, metres wide). The nearest kelurahan is meant.
             near, distance = self.tree.query_nearest(point, return_distance=True)
-        return self.codes[int(min(near))], float(distance[0]) * 111_320  # degrees to metres near the equator
+        k = int(numpy.argmin(near))  # of equally near ones, the earliest (imported before default)
+        return self.codes[int(near[k])], float(distance[k]) * 111_320  # degrees to metres near the equator
 
-    @cached_property
+    @property
     def shell(self):
-        """The city's outline without the slivers inside it (prepared), computed on first need."""
-        from shapely.geometry import MultiPolygon, Polygon
-        from shapely.ops import unary_union
+        """The city's outline without the slivers inside it (prepared), computed on first need (~0.1 s)."""
+        with self._lock:
+            if self._shell is None:
+                from shapely.geometry import MultiPolygon, Polygon
+                from shapely.ops import unary_union
 
-        union = unary_union(list(self.geoms))
-        parts = getattr(union, "geoms", [union])
-        shell = MultiPolygon([Polygon(p.exterior) for p in parts if p.geom_type == "Polygon"])
-        shapely.prepare(shell)
-        return shell
+                union = unary_union(list(self.geoms))
+                parts = getattr(union, "geoms", [union])
+                shell = MultiPolygon([Polygon(p.exterior) for p in parts if p.geom_type == "Polygon"])
+                shapely.prepare(shell)
+                x0, y0, _, _ = shell.bounds
+                shapely.intersects_xy(shell, x0, y0)
+                self._shell = shell
+            return self._shell
