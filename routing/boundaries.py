@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy
 import shapely
@@ -48,8 +50,6 @@ def _load(path: str, _stamp: int, areas: tuple[Area, ...]) -> tuple[tuple[str, A
     from shapely.geometry import shape
     from shapely.ops import unary_union
     from shapely.validation import make_valid
-
-    from .location import match_geojson_features
 
     features = json.loads(Path(path).read_bytes()).get("features") or []
     matched = match_geojson_features(features, areas)
@@ -133,3 +133,66 @@ class BoundaryIndex:
                 shapely.intersects_xy(shell, x0, y0)
                 self._shell = shell
             return self._shell
+
+
+@dataclass(frozen=True)
+class GeoJsonMatch:
+    matched: dict[int, str]  # feature index -> kelurahan code
+    unmatched: list[tuple[int, str]]  # (feature index, why)
+
+
+def match_geojson_features(features: Iterable[Mapping[str, Any]], areas: Sequence[Area],
+                           code_props=("kode", "KDEPUM"), kel_props=("kelurahan", "nama", "WADMKD"),
+                           kec_props=("kecamatan", "WADMKC")) -> GeoJsonMatch:
+    """Map each GeoJSON feature to a kelurahan code, by Kemendagri code first, else by name
+    (kelurahan name or alias, with the kecamatan to break ties). Unmatched features say why."""
+    from .location import compact
+
+    by_code = {a.code.replace(".", ""): a.code for a in areas}
+    by_name: dict[str, list[Area]] = {}
+    for a in areas:
+        for name in (a.kelurahan, *a.aliases):
+            by_name.setdefault(compact(name), []).append(a)
+    matched: dict[int, str] = {}
+    unmatched: list[tuple[int, str]] = []
+    for i, feature in enumerate(features):
+        props = feature.get("properties") if isinstance(feature, Mapping) else None
+        if not isinstance(props, Mapping):
+            unmatched.append((i, "feature has no properties"))
+            continue
+        code = next((str(props[p]) for p in code_props if props.get(p) not in (None, "")), None)
+        if code is not None:
+            key = re.sub(r"[^0-9]", "", code)
+            if key in by_code:
+                matched[i] = by_code[key]
+                continue
+        kel = next((str(props[p]) for p in kel_props if props.get(p) not in (None, "")), None)
+        kec = next((str(props[p]) for p in kec_props if props.get(p) not in (None, "")), None)
+        candidates = {a.code: a for a in by_name.get(compact(kel), [])} if kel else {}
+        if kec and len(candidates) > 1:
+            candidates = {c: a for c, a in candidates.items() if compact(a.kecamatan) == compact(kec)}
+        if kec and len(candidates) == 1:
+            only = next(iter(candidates.values()))
+            if compact(only.kecamatan) != compact(kec) and compact(kec) not in {compact(a.kecamatan) for a in areas}:
+                candidates = {}
+        if len(candidates) == 1:
+            matched[i] = next(iter(candidates))
+        elif not kel and code is None:
+            unmatched.append((i, "no code or kelurahan name in properties"))
+        elif len(candidates) > 1:
+            unmatched.append((i, f"kelurahan name {kel!r} is ambiguous; give the kecamatan"))
+        else:
+            unmatched.append((i, f"no kelurahan matches code {code!r} / name {kel!r} ({kec or 'no kecamatan'})"))
+    return GeoJsonMatch(matched, unmatched)
+
+
+def polygons_from_geojson(features: Sequence[Mapping[str, Any]], areas: Sequence[Area], **props) -> tuple[dict, GeoJsonMatch]:
+    """Shapely geometries keyed by kelurahan code, for `Gazetteer(polygons=...)`."""
+    from shapely.geometry import shape
+
+    result = match_geojson_features(features, areas, **props)
+    polygons = {}
+    for i, code in result.matched.items():
+        geom = shape(features[i]["geometry"])
+        polygons[code] = polygons[code].union(geom) if code in polygons else geom
+    return polygons, result

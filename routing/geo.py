@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from domain.models import Area as AreaRow
 
-from .location import match_geojson_features
+from .boundaries import match_geojson_features
 from .rules import Area
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
