@@ -23,7 +23,8 @@ def layout(**_):
         html.Div([html.Div(dcc.Graph(id="public-by-category"), className="col card"),
                   html.Div(dcc.Graph(id="public-by-agency"), className="col card"),
                   html.Div(dcc.Graph(id="public-by-kecamatan"), className="col card")], className="row"),
-        html.Div(dcc.Graph(id="public-map", config={"displayModeBar": False}), className="card"),
+        html.Div(dcc.Graph(id="public-map", config={"displayModeBar": False},
+                           style={"maxWidth": "960px", "margin": "0 auto"}), className="card"),
     ])
 
 
