@@ -52,11 +52,12 @@ def test_shading_legend_and_hover(areas):
     assert {t["fillcolor"] for t in fills} <= set(ramp)
 
 
-def test_a_patch_carries_colours_and_points_not_outlines(areas):
+def test_a_patch_carries_what_changed_not_outlines(areas):
     counts = {areas[5]["kode"]: {"open": 2}}
     points = [{"lat": -6.2, "lon": 106.63, "priority": "P1", "count": 3}]
     full = maps.map_figure(areas, counts, points, scale=2.0)
-    patch = maps.map_patch(areas, counts, points, scale=2.0)
+    state = maps.map_state(areas, counts, points, scale=2.0)
+    patch = maps.map_patch(state)  # a screen whose figure is unknown: every colour, text and point
     body = json.dumps(patch, cls=PlotlyJSONEncoder)
     assert len(body) < len(json.dumps(full, cls=PlotlyJSONEncoder)) / 4
     xs = areas[5]["outline"][0][0]
@@ -67,3 +68,7 @@ def test_a_patch_carries_colours_and_points_not_outlines(areas):
     p1 = 104 + 2 + maps.LEGEND_SLOTS + maps.PRIORITIES.index("P1")
     assert ops[("data", p1, "x")] == [106.63] and full["data"][p1]["x"] == [106.63]
     assert ops[("data", p1, "marker", "size")] == full["data"][p1]["marker"]["size"]
+    # one more report in kelurahan 6: only its colour and text (the legend's classes stay) travel
+    later = maps.map_state(areas, {**counts, areas[6]["kode"]: {"open": 1}}, points, scale=2.0)
+    ops = {tuple(op["location"]) for op in maps.map_patch(later, state).to_plotly_json()["operations"]}
+    assert ops == {("data", 6, "fillcolor"), ("data", 6, "text")}

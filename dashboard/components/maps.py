@@ -5,8 +5,8 @@ city-hosted http://tiles.local/{z}/{x}/{y}.png) replaces the drawing with points
 
 A figure's traces come in a fixed order: one filled shape per kelurahan, the outline trace (every ring of
 every kelurahan in one line trace), the kecamatan names, the legend's classes, the points by priority. A
-page that redraws every second sends the figure once and then only what changed (`map_patch`): colours,
-hover texts, legend names and points.
+page that redraws every second sends the figure once and then only what changed since the figure the
+screen shows (`map_state`, `map_patch`): a few colours, hover texts, legend names and the points.
 """
 from __future__ import annotations
 
@@ -168,21 +168,37 @@ def map_figure(areas: list[dict], counts: Mapping[str, Mapping[str, int]] | None
     return {"data": traces, "layout": layout}
 
 
-def map_patch(areas: list[dict], counts: Mapping[str, Mapping[str, int]], points: list[dict], *, shade: str = "open",
-              labels: Mapping[str, str] | None = None, dark: bool = True, scale: float = 1.0):
-    """What changes in a figure `map_figure` drew with the same areas, darkness and scale, as a dash Patch."""
-    from dash import Patch
-
-    patch = Patch()
+def map_state(areas: list[dict], counts: Mapping[str, Mapping[str, int]], points: list[dict], *,
+              shade: str = "open", labels: Mapping[str, str] | None = None, dark: bool = True,
+              scale: float = 1.0) -> dict[tuple, Any]:
+    """Everything of a `map_figure` that follows the data, flat: {(trace index, property[, sub]): value}."""
     drawn = [a for a in areas if a.get("outline")]
+    state: dict[tuple, Any] = {}
     for index, values in _dynamic(drawn, counts, points, shade, labels or {shade: shade}, dark, _clamp(scale)):
         for key, value in values.items():
             if isinstance(value, dict):
-                for sub, inner in value.items():
-                    patch["data"][index][key][sub] = inner
+                state.update({(index, key, sub): inner for sub, inner in value.items()})
             else:
-                patch["data"][index][key] = value
+                state[(index, key)] = value
+    return state
+
+
+def map_patch(state: dict[tuple, Any], since: dict[tuple, Any] | None = None):
+    """A dash Patch that turns a figure showing `since` (everything when unknown) into one showing `state`:
+    usually a handful of colours, one hover text and the points."""
+    from dash import Patch
+
+    patch = Patch()
+    for path, value in state.items():
+        if since is None or since.get(path, _MISSING) != value:
+            target = patch["data"]
+            for step in path[:-1]:
+                target = target[step]
+            target[path[-1]] = value
     return patch
+
+
+_MISSING = object()
 
 
 def patchable() -> bool:

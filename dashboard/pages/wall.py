@@ -6,6 +6,9 @@ A client-side timer shows the WIB clock and a banner when no refresh has succeed
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
@@ -74,7 +77,7 @@ def refresh(_n, shown_token, language, scale=1.0):
         return [no_update] * (len(OUTPUTS) - 1) + [heartbeat]
     patch = maps.patchable() and isinstance(shown_token, str) and shown_token.split("@", 1)[-1] == drawing
     snap = queries.wall_snapshot(token.split("@", 1)[0], moment)
-    return render(snap, language, scale, areas, patch=patch) + [token, heartbeat]
+    return render(snap, language, scale, areas, patch=patch, shown=shown_token, token=token) + [token, heartbeat]
 
 
 def _outline_key(areas: list[dict]) -> int:
@@ -89,25 +92,40 @@ def _scale(value) -> float:
         return 1.0
 
 
-def render(snap: dict, language: str, scale: float = 1.0, areas: list[dict] | None = None, patch: bool = False) -> list:
+def render(snap: dict, language: str, scale: float = 1.0, areas: list[dict] | None = None, patch: bool = False,
+           shown: str | None = None, token: str | None = None) -> list:
     kpi = snap["kpi"]
     values = [f"{kpi['open']:,}".replace(",", "."), kpi["new_hour"], kpi["breached"], kpi["at_risk"],
               kpi["resolved_today"], "–" if kpi["compliance"] is None else f"{kpi['compliance']:.0f}%"]
     return [*map(str, values), str(snap["calls"]), _queue(snap["agencies"]), _channels(snap["channels"]),
-            _map(snap, language, scale, areas or queries.reference_areas(), patch),
+            _map(snap, language, scale, areas or queries.reference_areas(), patch, shown, token),
             _incidents(snap["incidents"], language), _ticker(snap["ticker"], language),
             "stale hidden" if snap["worker_ok"] else "stale"]
 
 
-def _map(snap: dict, language: str, scale: float, areas: list[dict], patch: bool):
-    """Kelurahan shaded by open reports (hover: open reports by priority), the open reports' points on top."""
+def _map(snap: dict, language: str, scale: float, areas: list[dict], patch: bool, shown: str | None = None,
+         token: str | None = None):
+    """Kelurahan shaded by open reports (hover: open reports by priority), the open reports' points on top.
+    A screen that has the drawing gets only what changed since the figure it shows (`_sent`)."""
     def say(key):
         return TEXT[key][language == "en"]
     labels = {"open": say("open"), **{p: p for p in ("P1", "P2", "P3", "P4")}}
+    state = maps.map_state(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale)
+    with _sent_lock:
+        since = _sent.get(shown) if patch else None
+        if token:
+            _sent[token] = state
+            while len(_sent) > 32:
+                _sent.popitem(last=False)
     if patch:
-        return maps.map_patch(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale)
+        return maps.map_patch(state, since)
     return maps.map_figure(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale,
                            legend_title=say("open_reports"))
+
+
+# What the map of each recent token showed: a screen showing one of them gets only the difference.
+_sent: OrderedDict[str, dict] = OrderedDict()
+_sent_lock = threading.Lock()
 
 
 def _queue(agencies: dict) -> list:
