@@ -203,11 +203,12 @@ class Gazetteer:
     def locate_text(self, tokens: Sequence[str]) -> Location:
         """Location named in normalised tokens (see normalise.Analysis.tokens). A name claims its place only
         where the text supports it: never in a bus route or a direction; a facility named after an area claims
-        its kecamatan only; a street named after a kecamatan nothing, after a kelurahan its kecamatan only; two
-        kecamatan named equally claim neither."""
+        its kecamatan only; a street named after a kecamatan nothing; two kecamatan named equally claim
+        neither."""
         hits: list[_Hit] = []
         evidence: list[str] = []
         outside: list[str] = []
+        toward: list[str] = []
         for options, start, end in self._scan(tokens):
             kind = options[0].kind
             if kind in ("city", "unclaimed"):
@@ -217,7 +218,10 @@ class Gazetteer:
             if kind == "outside":
                 if options[0].weak and use != "marker":
                     continue  # "nasib malang": a word, not the city
-                if prev not in self.origins and use not in ("direction", "route", "facility") \
+                if use == "direction" or self.directions & set(tokens[max(0, start - 3):start]):
+                    # "arah (Pasar) Kebayoran Lama": outside only when nothing in the city is named
+                    toward.append(options[0].said)
+                elif prev not in self.origins and use not in ("route", "facility") \
                         and not self.comparisons & set(tokens[max(0, start - 3):start]):
                     outside.append(options[0].said)
                     if hits and hits[-1].end >= start - 3:  # "Cipete Raya, Jakarta Selatan": that Cipete
@@ -237,16 +241,16 @@ class Gazetteer:
                 continue
             if kec_opts and kec_opts[0].kecamatan == "Tangerang" and not kel_opts and prev != "kecamatan":
                 continue  # bare "Tangerang" (also "Stasiun Tangerang", "RSUD Tangerang") is the city
-            if use in ("facility", "street") and not any(h.kind == "landmark" for h in options):
-                if use == "street" and kec_opts:  # "Jl. Raya Ciledug" runs on into Jakarta
-                    evidence.append(f"'{options[0].said}' names a street: not claimed")
-                    continue
-                # "Puskesmas Cipondoh": its kecamatan; "SDN Poris Plawad 2", "Jl. Raya Kunciran": the kecamatan
-                # of the kelurahan they are named after, not the kelurahan itself
+            if use == "street" and kec_opts:  # "Jl. Raya Ciledug" runs on into Jakarta
+                evidence.append(f"'{options[0].said}' names a street: not claimed")
+                continue
+            if use == "facility" and not any(h.kind == "landmark" for h in options):
+                # "Puskesmas Cipondoh": its kecamatan; "SDN Poris Plawad 2": the kecamatan of the kelurahan it
+                # is named after, not the kelurahan itself
                 hit = kec_opts[0] if kec_opts else kel_opts[0]
                 hits.append(_Hit("kec", hit.kecamatan, None, None, 1, hit.said, end=end))
                 continue
-            strength = 3 if prev in ("kelurahan", "kecamatan", "desa") else 2
+            strength = 1 if use == "street" else 3 if prev in ("kelurahan", "kecamatan", "desa") else 2
             if prev == "kecamatan" and kec_opts:
                 choice, alt = kec_opts[0], None
             elif prev in ("kelurahan", "desa") and kel_opts:
@@ -277,6 +281,8 @@ class Gazetteer:
                 resolved.append(_Hit("kel", a.kecamatan, a.kelurahan, a.code, h.strength, h.said))
                 continue
             resolved.append(h)
+        if toward and not outside and not resolved:
+            outside = toward
         best_outside = 2 if outside else 0
         if outside and (not resolved or max(h.strength for h in resolved) < best_outside):
             return Location(outside_city=True, source="text", evidence=tuple(f"outside the city: {o}" for o in outside),

@@ -162,7 +162,7 @@ def test_names_are_output_exactly_as_in_areas_csv(router, areas):
     "ada aturan larangan parkir tapi tetap parkir liar",                # ordinary words
     "periuk nasi warga kosong, bantuan sembako belum datang",
     "pohon pinang tumbang menimpa pagar",
-    "macet parah di depan Supermal Lippo Karawaci",                     # straddles the border
+    "macet parah di depan Lippo Karawaci",                              # straddles the border
     "Pemerintah Kota Tangerang belum menanggapi",                       # the city
     "antrean ojol panjang di depan Stasiun Tangerang",                  # ... and what is named after it
     "taman di Puspemkot kurang pohon",
@@ -176,6 +176,8 @@ def test_no_kecamatan_the_text_does_not_support(router, text):
     "saluran tersumbat di depan pertokoan Sukasari, Bogor Timur",       # a same-named place elsewhere
     "PJU padam di Cipete Raya Jakarta Selatan",
     "dalan nang Rungkut rusak parah rek, Surabaya",
+    "macet parah depan Supermal Karawaci, lampu lalu lintas mati",      # a mall in Kab. Tangerang
+    "Jl. Raya Ciledug arah Pasar Kebayoran Lama macet parah",           # nothing in the city but the way
 ])
 def test_a_place_of_another_city_is_outside(router, text):
     assert where(router, text) == (None, None, True)
@@ -185,10 +187,11 @@ def test_a_place_of_another_city_is_outside(router, text):
     ("SDN Poris Plawad 2 kebanjiran", "Cipondoh", None),               # a facility: its kecamatan only
     ("antre lama di Puskesmas Cipondoh", "Cipondoh", None),
     ("banjir setinggi dada di perumahan Periuk Damai", "Periuk", None),  # an estate, not a pot
-    ("jalan berlubang di Jl. Raya Kunciran", "Pinang", None),           # a street named after a kelurahan
+    ("jalan berlubang di Jl. Raya Kunciran", "Pinang", "Kunciran"),     # a street named after a kelurahan
     ("banjir di Larangan", "Larangan", None),                           # after a marker, the place
     ("sampah di kel. periuk", "Periuk", "Periuk"),
     ("jalan rusak di Daan Mogot Batuceper arah Jakarta", "Batuceper", None),
+    ("lampu merah simpang Cikokol mati", "Tangerang", "Cikokol"),       # a junction is where it is named
     ("visiting Pasar Lama from Jakarta, the toilets are dirty", "Tangerang", "Sukasari"),
 ])
 def test_places_the_text_does_support(router, text, kec, kel):
