@@ -81,7 +81,8 @@ class Services:
 
 def _load_classifier(settings: Settings, engine=None):
     """The routing engine when it is installed (routing/), else None: reports then wait in triage.
-    Kelurahan boundaries imported with `geo import` (areas.boundary_geojson) resolve coordinates; the
+    Coordinates resolve by the kelurahan boundaries imported with `geo import` (areas.boundary_geojson),
+    else by the default ones shipped in data/geo (Router.load merges them, the imported winning); the
     learned model is the database's active version, else the shipped one (routing/registry.py)."""
     try:
         from routing.adapter import RouterClassifier

@@ -63,13 +63,15 @@ def wall_snapshot(token: str | None = None, moment: datetime | None = None) -> d
 
 def compute_wall(moment: datetime) -> dict:
     """The wall's figures in three groups of queries, each on its own read-only connection and thread: the
-    SLA colours of the open reports, the map with the ticker and incidents, and the day's counters. The
+    SLA colours of the open reports, the map's points with the ticker and incidents, and the day's counters
+    with the open reports per kelurahan. The
     database works on them at once (SQLite's readers run side by side in WAL mode; the driver releases the
     GIL while a statement runs), so the wall waits for the slowest group, not for their sum."""
     areas = reference_areas()  # cached
     colours = _pool.submit(_read, _queue_colours, moment)
     places = _pool.submit(_read, _places, moment, areas)
     counters = _read(_counters, moment)
+    by_kelurahan = _read(_open_by_kelurahan)  # the lightest group is this thread's: the map's shading here
     open_by_agency, coloured = colours.result()
     ticker, incidents, points = places.result()
     new_hour, resolved_today, met, missed_open, channels, calls, worker = counters
@@ -98,6 +100,7 @@ def compute_wall(moment: datetime) -> dict:
         "incidents": incidents,
         "calls": calls,
         "points": points,
+        "kelurahan": by_kelurahan,
         "worker_ok": worker["ok"],
     }
 
@@ -114,6 +117,42 @@ def _queue_colours(s, moment: datetime):
     open_by_agency = dict(s.execute(
         select(Report.agency_code, func.count()).where(Report.status.in_(OPEN)).group_by(Report.agency_code)).all())
     return open_by_agency, _colours(s, moment)
+
+
+def _open_by_kelurahan(s) -> dict[str, dict[str, int]]:
+    """kelurahan code -> {"open": n, "P1": n, ..., "P4": n}: open reports per kelurahan and priority, from the open
+    reports' map index alone (status, priority, kelurahan_code, ...): what the wall's map shades and shows."""
+    out: dict[str, dict[str, int]] = {}
+    for code, priority, n in s.execute(select(Report.kelurahan_code, Report.priority, func.count())
+                                       .where(Report.status.in_(OPEN), Report.kelurahan_code.is_not(None))
+                                       .group_by(Report.kelurahan_code, Report.priority)):
+        entry = out.setdefault(code, {"open": 0})
+        entry["open"] += n
+        entry[priority or "-"] = entry.get(priority or "-", 0) + n
+    return out
+
+
+def kelurahan_load(max_age: float = 30) -> dict[str, dict[str, int]]:
+    """kelurahan code -> {"open", "red" (breached), "amber" (at risk)} now: the executive panel's map, computed at
+    most once per `max_age` seconds in this process (not on the wall's every-second path)."""
+    def compute():
+        moment = now()
+        with services().reads() as s:
+            out = {code: {"open": c["open"], "red": 0, "amber": 0} for code, c in _open_by_kelurahan(s).items()}
+            for code, col, n in _colours_by_kelurahan(s, moment):
+                if code in out:
+                    out[code]["red" if col == 2 else "amber"] += n
+        return out
+    return kept("kelurahan-load", max_age, compute)
+
+
+def public_kelurahan_open(max_age: float = 60) -> dict[str, int]:
+    """Open reports per kelurahan for /public: counts only (no report, no point, no text), computed at most once
+    a minute in this process however many visitors ask."""
+    def compute():
+        with services().reads() as s:
+            return {code: c["open"] for code, c in _open_by_kelurahan(s).items()}
+    return kept("public-kelurahan-open", max_age, compute)
 
 
 def _places(s, moment: datetime, areas: list[dict]):
@@ -172,12 +211,21 @@ def _calls_in_progress(s, moment: datetime) -> int:
 def _colours(s, moment: datetime) -> list[tuple[str, int, int]]:
     """(agency, colour, reports) of open reports with a running clock past its warning (1 amber) or due
     time (2 red): from the open reports (index) to their running clocks (partial index), one pass."""
+    return _colour_counts(s, moment, Report.agency_code)
+
+
+def _colours_by_kelurahan(s, moment: datetime) -> list[tuple[str | None, int, int]]:
+    """(kelurahan, colour, reports), as `_colours` per agency."""
+    return _colour_counts(s, moment, Report.kelurahan_code)
+
+
+def _colour_counts(s, moment: datetime, column):
     colour = func.max(case((SlaClock.due_at < moment, 2), else_=1)).label("colour")
-    per_report = (select(Report.agency_code.label("agency"), colour)
+    per_report = (select(column.label("key"), colour)
                   .join(SlaClock, and_(SlaClock.report_id == Report.id, RUNNING, SlaClock.warn_at <= moment))
-                  .where(Report.status.in_(OPEN)).group_by(Report.id, Report.agency_code).subquery())
-    return s.execute(select(per_report.c.agency, per_report.c.colour, func.count())
-                     .group_by(per_report.c.agency, per_report.c.colour)).all()
+                  .where(Report.status.in_(OPEN)).group_by(Report.id, column).subquery())
+    return s.execute(select(per_report.c.key, per_report.c.colour, func.count())
+                     .group_by(per_report.c.key, per_report.c.colour)).all()
 
 
 def _cell(value: float) -> float:
@@ -232,31 +280,17 @@ def _reference(name: str, load):
 
 
 def reference_areas() -> list[dict]:
-    """The kelurahan with their reference points and, once `geo import` loaded them, their boundaries
-    as simplified outlines for the offline maps."""
-    return _reference("areas", lambda s: [
-        {"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat, "lon": a.lon,
-         "outline": _outline(a.boundary_geojson)} for a in s.scalars(select(Area).order_by(Area.kode))])
+    """The kelurahan with their reference points and outlines for the offline maps: the boundary imported
+    with `geo import`, else the one shipped in data/geo, simplified for drawing (maps.outlines)."""
+    from dashboard.components.maps import outlines
 
-
-def _outline(geojson) -> list[tuple[list[float], list[float]]]:
-    """The exterior rings of a boundary, simplified to ~50 m: [(lons, lats), ...] ([] without one)."""
-    if not geojson:
-        return []
-    try:
-        from shapely.geometry import shape
-
-        geometry = shape(geojson).simplify(0.0005, preserve_topology=True)
-    except Exception:  # noqa: BLE001 - a hand-edited boundary must not take the wall down
-        return []
-    polygons = getattr(geometry, "geoms", [geometry])
-    rings = []
-    for polygon in polygons:
-        exterior = getattr(polygon, "exterior", None)
-        if exterior is not None:
-            xs, ys = exterior.xy
-            rings.append(([round(x, 5) for x in xs], [round(y, 5) for y in ys]))
-    return rings
+    def load(s):
+        rows = s.execute(select(Area.kode, Area.kecamatan, Area.kelurahan, Area.lat, Area.lon, Area.boundary_geojson)
+                         .order_by(Area.kode)).all()
+        drawn = outlines({r.kode: r.boundary_geojson for r in rows}, services().settings.data_dir)
+        return [{"kode": r.kode, "kecamatan": r.kecamatan, "kelurahan": r.kelurahan, "lat": r.lat, "lon": r.lon,
+                 "outline": drawn.get(r.kode, [])} for r in rows]
+    return _reference("areas", load)
 
 
 def agency_names() -> dict[str, str]:

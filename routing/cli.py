@@ -20,9 +20,14 @@ routing_cli = typer.Typer(help="Routing engine: classify reports, score the rule
 
 def _router(data_dir: Optional[Path], model: bool = True) -> Router:
     """The rules, with the learned model: DATABASE_URL's active version when that database exists and has
-    one, else the shipped model (no server needed; `--rules-only` leaves the model out)."""
+    one, else the shipped model (no server needed; `--rules-only` leaves the model out). Coordinates are
+    located by the kelurahan boundaries the city imported into that database, else by the shipped ones."""
+    from domain.config import Settings
+
+    from .geo import polygons_from_url
+
     try:
-        router = Router.load(data_dir or default_data_dir())
+        router = Router.load(data_dir or default_data_dir(), polygons_from_url(Settings.from_env().database_url))
     except RulesError as exc:
         typer.echo(f"invalid routing rules: {exc}", err=True)
         raise typer.Exit(2)
@@ -121,8 +126,8 @@ def geo_import(
     dry_run: bool = typer.Option(False, "--dry-run", help="match and report, store nothing"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list every unmatched feature"),
 ) -> None:
-    """Store each matched kelurahan boundary; the classifier then locates coordinates by point-in-polygon
-    (restart the app and the worker to load new boundaries)."""
+    """Store each matched kelurahan boundary; they replace the shipped default for those kelurahan in
+    point-in-polygon location (`classify` reads them at once; restart the app and the worker)."""
     from .geo import GeoImportError, import_boundaries, load_features
 
     try:

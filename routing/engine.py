@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .automation import AutomationPolicy
+from .boundaries import default_boundaries, merge as merge_boundaries
 from .features import CHANNELS, CUE_FEATURES, ModelInput, PlaceMasker, model_input, place_names
 from .location import Gazetteer, Location
 from .normalise import Analysis, Normaliser, TermIndex, negated, raw_tokens
@@ -109,8 +110,10 @@ class Router:
 
     @classmethod
     def load(cls, data_dir: Path, polygons: dict | None = None) -> "Router":
-        """Load rules from `data_dir` (reference CSVs + routing/*.yaml); RulesError when invalid."""
-        return cls(load_rules(Path(data_dir)), polygons)
+        """Load rules from `data_dir` (reference CSVs + routing/*.yaml); RulesError when invalid. Coordinates
+        resolve by the kelurahan boundaries in `polygons` (imported), else by those shipped in data_dir/geo."""
+        rules = load_rules(Path(data_dir))
+        return cls(rules, merge_boundaries(polygons, default_boundaries(data_dir, rules.areas)))
 
     # ----------------------------------------------------------------- helpers
     def _score(self, index: TermIndex, a: Analysis, negators: TermIndex | None = None,

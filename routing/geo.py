@@ -4,7 +4,8 @@
 Kemendagri code, else by name with the kecamatan to break ties), checks that the geometry is a
 (multi)polygon lying in the city box (catches swapped lat/lon), and stores the union of a
 kelurahan's features. `polygons_from_db` gives the classifier its point-in-polygon boundaries
-(app._load_classifier).
+(app._load_classifier; `polygons_from_url` for the command line); they win over the default shipped in
+data/geo (routing/boundaries.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from domain.models import Area as AreaRow
 
-from .location import match_geojson_features
+from .boundaries import match_geojson_features
 from .rules import Area
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -158,4 +159,29 @@ def polygons_from_db(engine_or_session) -> dict[str, Any]:
     return polygons
 
 
-__all__ = ["load_features", "import_boundaries", "polygons_from_db", "GeoImport", "GeoImportError"]
+def polygons_from_url(database_url: str) -> dict[str, Any]:
+    """The imported boundaries of the database `database_url` names, for the command line (`classify`):
+    {} when it names no existing database (a missing SQLite file is not created), cannot be reached (5 s)
+    or holds no boundaries. The classifier then uses the shipped default."""
+    from sqlalchemy.engine import make_url
+
+    from domain.db import make_engine
+
+    try:
+        url = make_url(database_url)
+    except Exception:  # noqa: BLE001 - an unparsable URL is "no database" here; the app itself reports it
+        return {}
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:" or not Path(url.database).is_file():
+            return {}
+        engine = make_engine(database_url)
+    else:
+        engine = make_engine(database_url, connect_args={"connect_timeout": 5})
+    try:
+        return polygons_from_db(engine)
+    finally:
+        engine.dispose()
+
+
+__all__ = ["load_features", "import_boundaries", "polygons_from_db", "polygons_from_url", "GeoImport",
+           "GeoImportError"]

@@ -339,7 +339,7 @@ def load_rules(data_dir: Path) -> Rules:
 
 def _places(chk: _Checker, doc: LocatedDict, areas: list[Area]) -> dict[str, Any]:
     allowed = ("kecamatan_aliases", "kelurahan_aliases", "landmarks", "ambiguous", "markers", "street_markers",
-               "city_names", "outside")
+               "city_names", "outside", "unclaimed", "facilities", "routes", "directions", "origins", "comparisons")
     chk.keys(doc, allowed, "places.yaml")
     kecamatans = {a.kecamatan for a in areas}
     by_name = {a.kelurahan: a for a in areas}
@@ -370,6 +370,7 @@ def _places(chk: _Checker, doc: LocatedDict, areas: list[Area]) -> dict[str, Any
         if kel is not None and (kel not in by_name or by_name[kel].kecamatan != kec):
             chk.fail(line, f"landmark {name!r}: {kel!r} is not a kelurahan of {kec}")
         out["landmarks"][chk.text(name, line, "landmark")] = (kec, kel)
-    for key in ("ambiguous", "markers", "street_markers", "city_names", "outside"):
+    for key in ("ambiguous", "markers", "street_markers", "city_names", "outside", "unclaimed", "facilities", "routes",
+                "directions", "origins", "comparisons"):
         out[key] = tuple(s.lower() for s in chk.strings(doc.get(key, LocatedList()), doc.line_of(key), key))
     return out

@@ -5,6 +5,7 @@ import json
 from datetime import timedelta
 
 from dashboard import context, queries
+from dashboard.masking import mask_text
 from domain.actors import Actor
 from domain.intake import IncomingReport
 
@@ -62,3 +63,25 @@ def test_the_wall_receives_no_free_text_name_contact_or_address(services, queue,
     shared = json.dumps(snap, default=str)  # the wall page renders from this and from reference data only
     for secret in SECRETS:
         assert secret not in shared, secret
+
+
+def test_mask_text_keeps_short_numbers():
+    assert mask_text("RT 03 RW 05 no 12") == "RT 03 RW 05 no 12"
+    assert mask_text("call +62 812-3456-7890 now") == "call [telepon] now"
+
+
+def test_open_breached_and_at_risk_per_kelurahan(services, queue, clock):
+    context.set_services(services)
+    queries._cache.clear()
+    cikokol, sukasari = "36.71.01.1005", "36.71.01.1007"
+    _submit(queue, 11, text="jalan rusak di kel. cikokol", category="ROAD", agency="PUPR", priority="P3")
+    clock.advance(hours=5)
+    _submit(queue, 12, text="kebakaran di kel. sukasari", category="FIRE", agency="DAMKAR", priority="P1")
+    _submit(queue, 13, text="pohon tumbang di kel. sukasari", category="DISASTER", agency="BPBD", priority="P1")
+    clock.advance(minutes=10)  # the P1 acknowledgements are overdue, the P3 one is at risk
+    snap = queries.compute_wall(clock())
+    assert snap["kelurahan"] == {cikokol: {"open": 1, "P3": 1}, sukasari: {"open": 2, "P1": 2}}
+    assert queries.kelurahan_load(max_age=0) == {cikokol: {"open": 1, "red": 0, "amber": 1},
+                                                 sukasari: {"open": 2, "red": 2, "amber": 0}}
+    public = queries.public_kelurahan_open(max_age=0)
+    assert public == {cikokol: 1, sukasari: 2} and all(isinstance(n, int) for n in public.values())

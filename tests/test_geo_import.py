@@ -17,6 +17,7 @@ from routing.geo import GeoImportError, import_boundaries, load_features, polygo
 from tests.helpers import incoming
 
 SUKARASA, SUKA_ASIH, TANAH_TINGGI = "36.71.01.1001", "36.71.01.1002", "36.71.01.1003"
+CIKOKOL = "36.71.01.1005"
 # Reference points: Sukarasa (-6.172884, 106.631851), Suka Asih (-6.17223, 106.638493).
 # This point is 170 m from Suka Asih's point but inside the (hand-drawn) Sukarasa rectangle.
 POINT = (-6.1725, 106.6370)
@@ -75,12 +76,12 @@ def test_classifier_uses_imported_polygons(settings, clock, geojson):
     before = Services(settings, clock=clock)
     before.init_db()
     report = before.queue.submit(incoming(text="lampu jalan mati", category=None, lat=POINT[0], lon=POINT[1])).report
-    assert report.kelurahan_code == SUKA_ASIH and report.routing["location_source"] == "nearest_point"
+    assert report.kelurahan_code == SUKA_ASIH and report.routing["location_source"] == "polygon"  # shipped default
     with before.sessions.begin() as s:
         import_boundaries(s, load_features(geojson))
     before.engine.dispose()
 
-    after = Services(settings, clock=clock)  # a restarted app loads the boundaries
+    after = Services(settings, clock=clock)  # a restarted app loads the boundaries: the imported ones win
     report = after.queue.submit(incoming(text="lampu jalan mati", category=None, lat=POINT[0], lon=POINT[1])).report
     assert report.kelurahan_code == SUKARASA and report.routing["location_source"] == "polygon"
     after.engine.dispose()
@@ -125,20 +126,29 @@ def test_geo_import_command(run, geojson, tmp_path, services):
 
 
 def test_the_maps_draw_imported_boundaries(services, geojson):
-    """Once imported, the kelurahan outlines are drawn on the offline maps (one line trace for all)."""
+    """The maps draw the shipped boundaries out of the box, and a kelurahan's imported boundary instead
+    once `geo import` stored it (one line trace for all outlines)."""
     from dashboard import context, queries
     from dashboard.components.maps import points_figure
 
     context.set_services(services)
     queries._cache.clear()
-    assert all(a["outline"] == [] for a in queries.reference_areas())
-    assert all(t["mode"] != "lines" for t in points_figure(queries.reference_areas(), [])["data"])
+    before = {a["kode"]: a for a in queries.reference_areas()}
+    assert len(before) == 104 and all(a["outline"] for a in before.values())
+
+    def drawn_rings(areas):
+        [outline] = [t for t in points_figure(areas, [])["data"] if t.get("meta") == "kelurahan-outlines"]
+        return outline["x"].count(None) + 1
+
+    rings = drawn_rings(list(before.values()))
+    assert rings >= 104
     with services.sessions.begin() as s:
         import_boundaries(s, load_features(geojson))
     queries._cache.clear()
     areas = {a["kode"]: a for a in queries.reference_areas()}
     [(lons, lats)] = areas[SUKARASA]["outline"]
     assert (min(lons), max(lons), min(lats), max(lats)) == (106.625, 106.6375, -6.18, -6.165)
-    [outline] = [t for t in points_figure(list(areas.values()), [])["data"] if t["mode"] == "lines"]
-    assert outline["x"].count(None) == 3  # Sukarasa, Suka Asih, Tanah Tinggi
+    assert areas[CIKOKOL]["outline"] == before[CIKOKOL]["outline"]  # not imported: still the default
+    assert drawn_rings(list(areas.values())) == rings - sum(len(before[c]["outline"]) for c in
+                                                            (SUKARASA, SUKA_ASIH, TANAH_TINGGI)) + 3
     queries._cache.clear()

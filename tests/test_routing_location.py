@@ -93,9 +93,9 @@ def test_rt_rw_and_street_are_extracted(router):
     assert (r.rt, r.rw, r.street) == ("004", "002", "imam bonjol")
 
 
-def test_nearest_reference_point(router):
-    assert where(router, "jalan rusak", -6.1903, 106.6105) == ("Karawaci", "Cimone", False)
-    assert router.classify("jalan rusak", -6.1903, 106.6105).location_source == "nearest_point"
+def test_nearest_reference_point_without_boundaries(areas):
+    plain = Gazetteer(areas).locate_point(-6.1903, 106.6105)  # no boundaries at all: the approximation
+    assert (plain.kecamatan, plain.kelurahan, plain.source) == ("Karawaci", "Cimone", "nearest_point")
 
 
 def test_far_outside_box_is_outside(router):
@@ -109,7 +109,7 @@ def test_text_kelurahan_wins_over_coordinates(router):
 
 def test_text_kecamatan_refined_by_coordinates(router):
     r = router.classify("banjir di periuk", -6.1589, 106.5968)
-    assert (r.kecamatan, r.kelurahan, r.location_source) == ("Periuk", "Periuk", "text+nearest_point")
+    assert (r.kecamatan, r.kelurahan, r.location_source) == ("Periuk", "Periuk", "text+polygon")
 
 
 def test_polygons_take_precedence_over_nearest_point(areas):
@@ -149,3 +149,55 @@ def test_names_are_output_exactly_as_in_areas_csv(router, areas):
     for text in ("sampah di karangtengah", "banjir di KARANG MULYA", "jalan rusak di sumur pacing"):
         r = router.classify(text)
         assert r.kecamatan in kecs and (r.kelurahan is None or r.kelurahan in kels)
+
+
+@pytest.mark.parametrize("text", [
+    "Bus Si Benteng rute Poris Plawad - Cipondoh sering telat",       # stops of a bus route
+    "angkot trayek Cimone-Poris ngetem sembarangan",
+    "perjalanan dari Karawaci ke Ciledug macet total",
+    "macet di Jl. Perintis Kemerdekaan arah Babakan",                   # a direction
+    "pelakunya kabur ke arah Sukarasa",
+    "lampu jalan mati di Jl. Raya Pinang",                              # a street named after a kecamatan
+    "banjir di Jl. Ciledug Raya depan Pasar Cipulir",                   # ... that runs on into Jakarta
+    "ada aturan larangan parkir tapi tetap parkir liar",                # ordinary words
+    "periuk nasi warga kosong, bantuan sembako belum datang",
+    "pohon pinang tumbang menimpa pagar",
+    "macet parah di depan Lippo Karawaci",                              # straddles the border
+    "Pemerintah Kota Tangerang belum menanggapi",                       # the city
+    "antrean ojol panjang di depan Stasiun Tangerang",                  # ... and what is named after it
+    "taman di Puspemkot kurang pohon",
+    "air mati di rumah warga Benda dan Neglasari",                      # two kecamatan named equally
+])
+def test_no_kecamatan_the_text_does_not_support(router, text):
+    assert where(router, text)[:2] == (None, None)
+
+
+@pytest.mark.parametrize("text", [
+    "saluran tersumbat di depan pertokoan Sukasari, Bogor Timur",       # a same-named place elsewhere
+    "PJU padam di Cipete Raya Jakarta Selatan",
+    "dalan nang Rungkut rusak parah rek, Surabaya",
+    "macet parah depan Supermal Karawaci, lampu lalu lintas mati",      # a mall in Kab. Tangerang
+    "Jl. Raya Ciledug arah Pasar Kebayoran Lama macet parah",           # nothing in the city but the way
+])
+def test_a_place_of_another_city_is_outside(router, text):
+    assert where(router, text) == (None, None, True)
+
+
+@pytest.mark.parametrize("text, kec, kel", [
+    ("SDN Poris Plawad 2 kebanjiran", "Cipondoh", None),               # a facility: its kecamatan only
+    ("antre lama di Puskesmas Cipondoh", "Cipondoh", None),
+    ("banjir setinggi dada di perumahan Periuk Damai", "Periuk", None),  # an estate, not a pot
+    ("jalan berlubang di Jl. Raya Kunciran", "Pinang", "Kunciran"),     # a street named after a kelurahan
+    ("banjir di Larangan", "Larangan", None),                           # after a marker, the place
+    ("sampah di kel. periuk", "Periuk", "Periuk"),
+    ("jalan rusak di Daan Mogot Batuceper arah Jakarta", "Batuceper", None),
+    ("lampu merah simpang Cikokol mati", "Tangerang", "Cikokol"),       # a junction is where it is named
+    ("visiting Pasar Lama from Jakarta, the toilets are dirty", "Tangerang", "Sukasari"),
+])
+def test_places_the_text_does_support(router, text, kec, kel):
+    assert where(router, text) == (kec, kel, False)
+
+
+def test_malang_and_medan_are_words_unless_a_place(router):
+    assert where(router, "nasib malang pengendara motor jatuh di lubang jalan") == (None, None, False)
+    assert where(router, "jalan rusak di Malang") == (None, None, True)

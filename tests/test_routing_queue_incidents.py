@@ -101,7 +101,7 @@ def test_one_decision_for_a_whole_incident_merge_forward_close(services, queue, 
 
     context.set_services(services)
     texts = ["Pohon tumbang menutup jalan di Cikokol", "Cikokol: kabel putus tertimpa dahan besar, bahaya",
-             "ranting jatuh di halaman SDN Cikokol 2, murid diungsikan", "tolong ke Cikokol ada batang kayu di gang",
+             "ranting jatuh di halaman sekolah di Cikokol, murid diungsikan", "tolong ke Cikokol ada batang kayu di gang",
              "Cikokol angin kencang papan reklame miring"]  # one storm, different things: not merged by themselves
     tickets = []
     for i, text in enumerate(texts):

@@ -1,5 +1,5 @@
 """/executive: the executive information panel — KPIs against targets, trends, the agency league
-table, hour x weekday heatmap, kecamatan map, channel adoption, satisfaction, recurring problems;
+table, hour x weekday heatmap, kelurahan map (open reports now), channel adoption, satisfaction, recurring problems;
 period selector; export to PNG (the whole panel, client-side) and PDF (the browser's print)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dash import Input, Output, callback, clientside_callback, dcc, html
 
 from dashboard import analytics, auth, executive_data, queries
 from dashboard.components import charts
-from dashboard.components.maps import kecamatan_centres, points_figure
+from dashboard.components.maps import map_figure
 from dashboard.i18n import column, t
 from dashboard.layout import denied
 
@@ -84,11 +84,9 @@ def panel(period: str) -> tuple:
                                 html.Td(r["compliance"] if r["compliance"] is not None else "-"),
                                 html.Td(r["satisfaction"] if r["satisfaction"] is not None else "-")])
                        for i, r in enumerate(league)])], className="data", id="executive-league-table")
-    by_kec = data["kecamatan"]
-    centres = kecamatan_centres(queries.reference_areas())
-    kec_points = [{"lat": centres[k][0], "lon": centres[k][1], "priority": "P3", "count": n}
-                  for k, n in by_kec if k in centres]
-    kec_fig = points_figure(queries.reference_areas(), kec_points, dark=False, height=300, title=t("by_kecamatan"))
+    kec_fig = map_figure(queries.reference_areas(), queries.kelurahan_load(), shade="open", dark=False, height=360,
+                         labels={"open": t("open"), "red": t("breached"), "amber": t("at_risk")},
+                         title=t("map_kelurahan"), legend_title=t("open_reports"))
     labels = queries.category_labels()
     recurring = data["recurring"]
     area_names = {a["kode"]: a["kelurahan"] for a in queries.reference_areas()}

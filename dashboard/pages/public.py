@@ -1,5 +1,7 @@
 """/public: the transparency page — aggregate numbers only (never a name, a contact or a report text), and
-the agencies' before/after photos of recently resolved reports (dashboard/components/before_after.py)."""
+the agencies' before/after photos of recently resolved reports (dashboard/components/before_after.py). Its
+kelurahan map receives open-report counts per kelurahan and nothing else: no report's point, which could
+show a citizen's home."""
 from __future__ import annotations
 
 import dash
@@ -7,6 +9,7 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import analytics, executive_data, queries
 from dashboard.components import before_after, charts
+from dashboard.components.maps import map_figure
 from dashboard.i18n import t
 
 dash.register_page(__name__, path="/public", name="Publik", title="Transparansi - Tangerang Live Room")
@@ -21,13 +24,15 @@ def layout(**_):
         html.Div([html.Div(dcc.Graph(id="public-by-category"), className="col card"),
                   html.Div(dcc.Graph(id="public-by-agency"), className="col card"),
                   html.Div(dcc.Graph(id="public-by-kecamatan"), className="col card")], className="row"),
+        html.Div(dcc.Graph(id="public-map", config={"displayModeBar": False},
+                           style={"maxWidth": "960px", "margin": "0 auto"}), className="card"),
         before_after.gallery(),
     ])
 
 
 @callback(Output("public-kpis", "children"), Output("public-by-category", "figure"),
           Output("public-by-agency", "figure"), Output("public-by-kecamatan", "figure"),
-          Input("public-period", "value"))
+          Output("public-map", "figure"), Input("public-period", "value"))
 def refresh(period):
     """Open to everyone: aggregates only, so no role check. Read from the executive panel's rollup and
     kept for a minute per period: however many visitors, the database sees one read a minute."""
@@ -44,5 +49,13 @@ def refresh(period):
             charts.bars([(labels.get(c, (c,))[0], n) for c, n in data["category_code"]],
                         t("by_category"), horizontal=True, height=420),
             charts.bars(by_agency, t("by_agency"), horizontal=True, height=420),
-            charts.bars(data["kecamatan"], t("by_kecamatan"), horizontal=True, height=420))
+            charts.bars(data["kecamatan"], t("by_kecamatan"), horizontal=True, height=420),
+            public_map())
+
+
+def public_map() -> dict:
+    """Kelurahan shaded by their open reports now: per-kelurahan counts are all this map is given."""
+    counts = {code: {"open": n} for code, n in queries.public_kelurahan_open().items()}
+    return map_figure(queries.reference_areas(), counts, shade="open", labels={"open": t("open_reports")},
+                      dark=False, height=560, title=t("map_kelurahan"), legend_title=t("open_reports"))
 

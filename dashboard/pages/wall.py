@@ -12,13 +12,15 @@ the server answers again.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import auth, queries
-from dashboard.components.maps import points_figure
-from dashboard.i18n import lang, t
+from dashboard.components import maps
+from dashboard.i18n import TEXT, lang, t
 from dashboard.layout import denied
 
 dash.register_page(__name__, path="/wall", name="Wall", title="Wall - Tangerang Live Room")
@@ -78,13 +80,22 @@ OUTPUTS = [Output(tid, "children") for tid, _, _ in KPIS] + [
 def refresh(_n, shown_token, language, scale=1.0):
     """Send the wall what changed since `shown_token` (nothing but a heartbeat when nothing did)."""
     moment = queries.now()
-    scale = _scale(scale)
-    changed = queries.change_token(moment)
-    token = f"{changed}@{scale}"  # a screen of another size needs its own rendering
+    scale, language = _scale(scale), language or "id"
+    areas = queries.reference_areas()
+    # The map is drawn once per screen size, language and set of outlines; after that only its colours,
+    # hover texts and points travel (maps.map_patch).
+    drawing = f"{scale}@{language}@{_outline_key(areas)}"
+    token = f"{queries.change_token(moment)}@{drawing}"
     heartbeat = moment.isoformat()
     if token == shown_token:
         return [no_update] * (len(OUTPUTS) - 1) + [heartbeat]
-    return render(queries.wall_snapshot(changed, moment), language or "id", scale) + [token, heartbeat]
+    patch = maps.patchable() and isinstance(shown_token, str) and shown_token.split("@", 1)[-1] == drawing
+    snap = queries.wall_snapshot(token.split("@", 1)[0], moment)
+    return render(snap, language, scale, areas, patch=patch, shown=shown_token, token=token) + [token, heartbeat]
+
+
+def _outline_key(areas: list[dict]) -> int:
+    return hash(tuple((a["kode"], sum(len(xs) for xs, _ in a["outline"])) for a in areas))
 
 
 def _scale(value) -> float:
@@ -95,13 +106,40 @@ def _scale(value) -> float:
         return 1.0
 
 
-def render(snap: dict, language: str, scale: float = 1.0) -> list:
+def render(snap: dict, language: str, scale: float = 1.0, areas: list[dict] | None = None, patch: bool = False,
+           shown: str | None = None, token: str | None = None) -> list:
     kpi = snap["kpi"]
     values = [f"{kpi['open']:,}".replace(",", "."), kpi["new_hour"], kpi["breached"], kpi["at_risk"],
               kpi["resolved_today"], "–" if kpi["compliance"] is None else f"{kpi['compliance']:.0f}%"]
     return [*map(str, values), str(snap["calls"]), _queue(snap["agencies"]), _channels(snap["channels"]),
-            points_figure(queries.reference_areas(), snap["points"], scale=scale), _incidents(snap["incidents"], language),
-            _ticker(snap["ticker"], language), "stale hidden" if snap["worker_ok"] else "stale"]
+            _map(snap, language, scale, areas or queries.reference_areas(), patch, shown, token),
+            _incidents(snap["incidents"], language), _ticker(snap["ticker"], language),
+            "stale hidden" if snap["worker_ok"] else "stale"]
+
+
+def _map(snap: dict, language: str, scale: float, areas: list[dict], patch: bool, shown: str | None = None,
+         token: str | None = None):
+    """Kelurahan shaded by open reports (hover: open reports by priority), the open reports' points on top.
+    A screen that has the drawing gets only what changed since the figure it shows (`_sent`)."""
+    def say(key):
+        return TEXT[key][language == "en"]
+    labels = {"open": say("open"), **{p: p for p in ("P1", "P2", "P3", "P4")}}
+    state = maps.map_state(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale)
+    with _sent_lock:
+        since = _sent.get(shown) if patch else None
+        if token:
+            _sent[token] = state
+            while len(_sent) > 32:
+                _sent.popitem(last=False)
+    if patch:
+        return maps.map_patch(state, since)
+    return maps.map_figure(areas, snap["kelurahan"], snap["points"], labels=labels, scale=scale,
+                           legend_title=say("open_reports"))
+
+
+# What the map of each recent token showed: a screen showing one of them gets only the difference.
+_sent: OrderedDict[str, dict] = OrderedDict()
+_sent_lock = threading.Lock()
 
 
 def _queue(agencies: dict) -> list:
