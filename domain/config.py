@@ -31,6 +31,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8050"
     demo: bool = False
     demo_rate_per_minute: int = 12
+    demo_history_days: int = 90  # days of history a fresh demo database starts with (ingest/demo_history.py)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -46,6 +47,7 @@ class Settings:
             public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8050"),
             demo=os.environ.get("DEMO", "").lower() in ("1", "true", "yes"),
             demo_rate_per_minute=_env_int("DEMO_RATE_PER_MINUTE", 12),
+            demo_history_days=_env_int("DEMO_HISTORY_DAYS", 90),
         )
         values.update(overrides)
         return cls(**values)
