@@ -76,10 +76,11 @@ def reference(services) -> Reference:
 
 
 def plan_history(services, now: datetime, *, days: int | None = None, per_day: float | None = None,
-                 seed: int = 11) -> list[PlannedCase]:
-    """The cases of the history ending at `now`, numbered from ticket 1 of each year (see _number)."""
+                 seed: int = 11, config: dict | None = None) -> list[PlannedCase]:
+    """The cases of the history ending at `now`, numbered from ticket 1 of each year (see _number);
+    `config` replaces data/demo/history.yaml."""
     data_dir = services.settings.data_dir
-    config = load_config(data_dir)
+    config = config or load_config(data_dir)
     with services.sessions() as s:
         areas = [{"kode": a.kode, "kecamatan": a.kecamatan, "kelurahan": a.kelurahan, "lat": a.lat, "lon": a.lon}
                  for a in s.scalars(select(Area).order_by(Area.kode))]
@@ -108,11 +109,18 @@ def play_history(ref: Reference, cases: list[PlannedCase], now: datetime, bar=No
 
 
 def build_history(services, *, days: int | None = None, per_day: float | None = None, seed: int = 11,
-                  now: datetime | None = None, progress: bool = False) -> HistoryResult:
+                  now: datetime | None = None, progress: bool = False, config: dict | None = None) -> HistoryResult:
     """Plan, play and write the history ending at `now` (default: the services' clock) in one transaction."""
     started = time.monotonic()
     now = now or services.queue.clock()
-    cases = plan_history(services, now, days=days, per_day=per_day, seed=seed)
+    cases = plan_history(services, now, days=days, per_day=per_day, seed=seed, config=config)
+    return write_history(services, cases, now, seed=seed, progress=progress, started=started)
+
+
+def write_history(services, cases: list[PlannedCase], now: datetime, *, seed: int = 11, progress: bool = False,
+                  started: float | None = None) -> HistoryResult:
+    """Play planned cases and write their rows (and the incident alerts) in one transaction."""
+    started = started or time.monotonic()
     ref = reference(services)
     with _bar(progress, len(cases) * 2, "Demo history") as bar, services.sessions.begin() as s:
         _number(s, services.queue, cases)
