@@ -67,6 +67,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "incident_forward": ("Verifikasi & teruskan semua", "Verify & forward all"),
     "incident_close": ("Tutup peringatan", "Close the alert"),
     "ratings": ("Penilaian warga", "Citizen ratings"),
+    "vs_previous": ("vs. {n} hari sebelumnya", "vs. previous {n} days"), "vs_yesterday": ("vs. kemarin", "vs. yesterday"),
+    "points": ("poin", "points"), "uncategorised": ("Tanpa kategori", "Uncategorised"),
+    "unknown_place": ("Lokasi belum diketahui", "Location not known"), "series_received": ("masuk", "received"), "series_resolved": ("selesai", "resolved"),
     "worker_down": ("PEKERJA LATAR BERHENTI: pengingat SLA, kotak masuk dan balasan warga tidak berjalan",
                     "BACKGROUND WORKER STOPPED: SLA timers, inbox and citizen replies are not running"),
 }
