@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 
 from dashboard import actions, context, rollup
 from domain.actors import Actor
@@ -43,7 +43,7 @@ from ingest.demo_plan import load_config
 from tests.conftest import TEST_DATABASE_URL, backend
 
 SMALL = dict(days=6, per_day=11, seed=1)  # about 120 reports
-REPLAY = dict(days=5, per_day=12, seed=7)  # about 50 reports, every kind of step among them
+REPLAY = dict(days=4, per_day=12, seed=24)  # 39 reports, every kind of step among them
 # The steps after which something may already be due (a reopened resolve clock, a moved deadline): the
 # worker's next one-second sweep records it. Any other step only starts clocks that fall due later.
 MAY_MAKE_DUE = ("citizen_reopen", "decide_extension", "transfer")
@@ -386,5 +386,27 @@ def test_the_default_plan_has_ninety_days_of_tangerangs_volume_and_its_patterns(
             accept.setdefault(c.fields["agency_code"], []).append((accepted - assigned).total_seconds() / 60)
     medians = {a: statistics.median(v) for a, v in accept.items() if len(v) > 10}
     assert medians["DAMKAR"] < 10 < 12 * 60 < medians["PUPR"], medians
-    assert len({round(m) for m in medians.values()}) == len(medians), "agencies differ"
+    assert len({round(m / 5) for m in medians.values()}) >= 10, f"agencies differ: {medians}"
     assert backend() in ("sqlite", "postgresql")
+
+
+def test_serve_writes_the_history_once_with_the_rollup_and_not_when_switched_off(settings, clock, capsys):
+    import app
+    from domain.models import DashboardRollupState
+
+    off = app.Services(type(settings)(**{**settings.__dict__, "demo_history_days": 0}), clock=clock)
+    off.init_db()
+    app._demo_history(off)
+    with off.sessions() as s:
+        assert s.scalar(select(Report.id).limit(1)) is None
+    on = app.Services(type(settings)(**{**settings.__dict__, "demo_history_days": 3}), clock=clock)
+    app._demo_history(on)
+    assert "Demo history:" in capsys.readouterr().err
+    with on.sessions() as s:
+        reports = s.scalar(select(func.count()).select_from(Report))
+        assert reports > 50 and s.get(DashboardRollupState, rollup.STATE_NAME) is not None
+    app._demo_history(on)
+    with on.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Report)) == reports
+    off.engine.dispose()
+    on.engine.dispose()
