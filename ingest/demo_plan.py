@@ -31,7 +31,6 @@ from ingest.demo_cases import Step
 from ingest.demo_life import LifePlanner
 
 PHONE_CHANNELS = ("whatsapp", "call112", "app", "walk_in")
-RATING_CHANNELS = ("whatsapp", "email")  # the survey's answer comes back on a two-way channel
 CORPUS_CHANNELS = {"social": ("instagram", "x", "facebook")}
 MORE_NAMES = ["Wahyu", "Sri", "Dian", "Eko", "Ratna", "Bambang", "Indah", "Rudi", "Mega", "Teguh", "Ayu", "Iwan",
               "Putri", "Hadi", "Wati", "Andi", "Nanda", "Slamet", "Tuti", "Yusuf"]
@@ -149,7 +148,7 @@ class HistoryPlanner(LifePlanner):
                     out.append(_Arrival(at, None, reject=_weighted(rnd, REJECTS)))
                     continue
                 category = rnd.choices(codes, weights)[0]
-                out.append(_Arrival(at, category, self._area(category, False)))
+                out.append(_Arrival(at, category, self._area(category)))
             if factor >= 1 and rnd.random() < season["storm_days_per_30"] / 30:
                 out += self._storm(day, now)
             if rnd.random() < cfg["incidents"]["per_30_days"] / 30:
@@ -195,7 +194,7 @@ class HistoryPlanner(LifePlanner):
             out.append(_Arrival(at, category, area, duplicate_of=first if rnd.random() < 0.7 else None))
         return [a for a in out if a.at < now] if first.at < now else []
 
-    def _area(self, category: str | None, storm: bool) -> dict:
+    def _area(self, category: str | None) -> dict:
         if category in ("FLOOD", "DRAINAGE") and self.flood_prone and self.rnd.random() < 0.6:
             return self.rnd.choice(self.flood_prone)
         return self.rnd.choice(self.areas)
@@ -300,6 +299,7 @@ class HistoryPlanner(LifePlanner):
                 name=person.name, phone=person.phone if door == "phone" else None,
                 email=person.email if door == "email" else None,
                 handle=person.handle if channel in HANDLE_KINDS else None, handle_kind=HANDLE_KINDS.get(channel))
+        # the citizen answers a survey or writes BUKA on a two-way channel: WhatsApp or email here
         reply = ({"channel": "whatsapp", "to": f"whatsapp:{person.phone}", "thread": {}} if channel == "whatsapp"
                  else {"channel": "email", "to": person.email, "thread": {}} if channel == "email" else None)
         return info, reply, person.name
