@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from domain.actors import SYSTEM
 from domain.clock import WIB, isoformat
@@ -62,7 +63,10 @@ def ensure_history(services, *, days: int | None = None, per_day: float | None =
     with services.sessions() as s:
         if s.scalar(select(Report.id).limit(1)) is not None:
             return None
-    return build_history(services, days=days, per_day=per_day, seed=seed, progress=progress)
+    try:
+        return build_history(services, days=days, per_day=per_day, seed=seed, progress=progress)
+    except IntegrityError:  # another process wrote it first (its transaction committed, ours rolled back)
+        return None
 
 
 def reference(services) -> Reference:
