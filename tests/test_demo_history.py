@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from dashboard import actions, context, rollup
 from domain.actors import Actor
@@ -405,6 +406,8 @@ def test_serve_writes_the_history_once_with_the_rollup_and_not_when_switched_off
         reports = s.scalar(select(func.count()).select_from(Report))
         assert reports > 50 and s.get(DashboardRollupState, rollup.STATE_NAME) is not None
     app._demo_history(on)
+    with pytest.raises(IntegrityError):  # a second writer racing past the emptiness check writes nothing
+        build_history(on, days=3)
     with on.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Report)) == reports
     off.engine.dispose()
