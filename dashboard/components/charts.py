@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import textwrap
+from datetime import date, timedelta
 import pandas as pd
 
 WEEKDAYS = {"id": ["Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min"], "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -68,20 +69,19 @@ def daily(rows, title: str, names: tuple[str, str] = ("masuk", "selesai")) -> di
 
 
 def weekly(rows, title: str, names: tuple[str, str] = ("masuk", "selesai")) -> dict:
-    """Daily rows summed per ISO week (a pandas group-by of what the query already aggregated)."""
-    frame = pd.DataFrame(list(rows), columns=["day", "received", "resolved"])
-    if frame.empty:
-        keys, received, resolved = [], [], []
-    else:
-        days = pd.to_datetime(frame["day"])
-        frame["week"] = (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")  # its Monday
-        weeks = frame.groupby("week")[["received", "resolved"]].sum().sort_index()
-        keys, received, resolved = list(weeks.index), weeks["received"].tolist(), weeks["resolved"].tolist()
+    """Daily rows summed per week, each week named by its Monday."""
+    weeks: dict[str, list[int]] = {}
+    for day, received, resolved in rows:
+        d = date.fromisoformat(day)
+        entry = weeks.setdefault((d - timedelta(days=d.weekday())).isoformat(), [0, 0])
+        entry[0] += received
+        entry[1] += resolved
+    keys = sorted(weeks)
     hover = "%{x|%d %b %Y}: %{y}<extra>%{fullData.name}</extra>"
-    figure = _figure([{"type": "bar", "x": keys, "y": received, "name": names[0], "marker": {"color": PALETTE[0]},
-                       "hovertemplate": hover},
-                      {"type": "bar", "x": keys, "y": resolved, "name": names[1], "marker": {"color": PALETTE[1]},
-                       "hovertemplate": hover}], title)
+    figure = _figure([{"type": "bar", "x": keys, "y": [weeks[k][0] for k in keys], "name": names[0],
+                       "marker": {"color": PALETTE[0]}, "hovertemplate": hover},
+                      {"type": "bar", "x": keys, "y": [weeks[k][1] for k in keys], "name": names[1],
+                       "marker": {"color": PALETTE[1]}, "hovertemplate": hover}], title)
     figure["layout"]["xaxis"] = {"type": "date", "tickformat": "%d %b", "automargin": True}
     figure["layout"]["yaxis"] = {"rangemode": "tozero", "automargin": True}
     return figure
@@ -90,8 +90,8 @@ def weekly(rows, title: str, names: tuple[str, str] = ("masuk", "selesai")) -> d
 def heat_matrix(cells: dict) -> pd.DataFrame:
     """Counts per (ISO weekday, hour) pivoted to 7 x 24, zeros where nothing came in."""
     frame = pd.DataFrame([(d, h, n) for (d, h), n in cells.items()], columns=["weekday", "hour", "count"])
-    matrix = frame.pivot_table(index="weekday", columns="hour", values="count", aggfunc="sum", fill_value=0)
-    return matrix.reindex(index=range(1, 8), columns=range(24), fill_value=0).astype(int)
+    matrix = frame.pivot(index="weekday", columns="hour", values="count")  # one cell per (weekday, hour)
+    return matrix.reindex(index=range(1, 8), columns=range(24)).fillna(0).astype(int)
 
 
 def heatmap(cells: dict, title: str, language: str = "id") -> dict:

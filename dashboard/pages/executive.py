@@ -86,13 +86,12 @@ def _sla_colour(compliance, target: float) -> str | None:
 def _league_table(league: list[dict], names: dict[str, str]):
     """The league (already aggregated and ranked) shaped with pandas: names, rank, '-' for what is unknown."""
     fields = ["agency", "reports", "open", "accept_min", "resolve_h", "compliance", "satisfaction"]
-    frame = pd.DataFrame(league, columns=fields)
-    frame["agency"] = frame["agency"].map(lambda code: names.get(code, code))
-    frame.insert(0, "#", range(1, len(frame) + 1))
-    frame = frame.astype(object).where(frame.notna(), "-")
+    frame = pd.DataFrame.from_records([{**r, "agency": names.get(r["agency"], r["agency"])} for r in league],
+                                      columns=fields).astype(object).fillna("-")
     head = html.Thead(html.Tr([html.Th("#")] + [html.Th(column(c), title=APPROXIMATE if column(c).startswith("≈")
                                                         else None) for c in fields]))
-    body = html.Tbody([html.Tr([html.Td(v) for v in row]) for row in frame.itertuples(index=False, name=None)])
+    body = html.Tbody([html.Tr([html.Td(rank)] + [html.Td(v) for v in row])
+                       for rank, row in enumerate(frame.itertuples(index=False, name=None), start=1)])
     return html.Table([head, body], className="data", id="executive-league-table")
 
 
