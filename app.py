@@ -178,6 +178,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050,
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
     if use_demo:
         _demo_accounts(services)
+        _demo_history(services)
     serving.configure_logging()
     scheduler = _start_scheduler(services, demo=use_demo, blocking=False)
     try:
@@ -208,6 +209,23 @@ def _demo_accounts(services: Services) -> None:
     typer.echo("Demo accounts (shown once; manage with `python app.py users`):\n" + "\n".join(lines), err=True)
 
 
+def _demo_history(services: Services) -> None:
+    """On a fresh demo database, months of history before the live feed starts (DEMO_HISTORY_DAYS, 0: none),
+    with the executive panel's rollup built from it."""
+    from dashboard.rollup import catch_up
+    from ingest.demo_history import ensure_history
+
+    days = services.settings.demo_history_days
+    if days <= 0:
+        return
+    result = ensure_history(services, days=days, progress=True)
+    if result is None:
+        return
+    catch_up(services.sessions, services.queue.clock())
+    typer.echo(f"\nDemo history: {result.reports:,} reports from {result.first:%d-%m-%Y} to {result.last:%d-%m-%Y} "
+               f"({result.events:,} events) in {result.seconds:.1f} s", err=True)
+
+
 def _channels_configured() -> bool:
     import os
 
@@ -219,6 +237,8 @@ def worker(demo: bool = typer.Option(False, "--demo", help="Also run the demo fe
     """Run the scheduler alone: SLA sweeps, pollers, outbox delivery, housekeeping."""
     services = _services()
     services.init_db()
+    if demo:
+        _demo_history(services)
     _start_scheduler(services, demo=demo, blocking=True)
 
 

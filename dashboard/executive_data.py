@@ -3,7 +3,7 @@ day rolled up live (dashboard/rollup.py). Medians of the times to accept and to 
 (read from duration histograms)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -70,6 +70,36 @@ def figures(start: datetime, moment: datetime) -> dict:
             day[0] += row["received"]
             day[1] += row["resolved"]
     return _shape(sums, daily, places)
+
+
+def totals(start: datetime, end: datetime) -> dict:
+    """The KPI sums of an earlier period [start, end) for the comparison on the panel: reports, SLA
+    compliance, satisfaction index and ratings. One SQL sum over the stored days; days the rollup does not
+    hold yet (only right after midnight) are rolled up live."""
+    sessions = services().reads
+    complete_before = rollup.complete_before(sessions) or rollup.wib_day(end)
+    first, last = rollup.wib_day(start), rollup.wib_day(end - timedelta(microseconds=1))
+    stored_end = min(complete_before, (date.fromisoformat(last) + timedelta(days=1)).isoformat())
+    with sessions() as s:
+        received, sat_sum, sat_n = s.execute(
+            select(func.sum(R.received), func.sum(R.satisfaction_sum), func.sum(R.satisfaction_count))
+            .where(R.measure == "agency", R.day >= first, R.day < stored_end)).one()
+        met, on_time = s.execute(select(func.sum(R.sla_met), func.sum(R.sla_on_time))
+                                 .where(R.measure == "sla", R.day >= first, R.day < stored_end)).one()
+        values = [int(v or 0) for v in (received, sat_sum, sat_n, met, on_time)]
+        if stored_end <= last:
+            for row in rollup.aggregate(s, max(start, rollup.day_start(stored_end)), end).rows.values():
+                if row["measure"] == "agency":
+                    values[0] += row["received"]
+                    values[1] += row["satisfaction_sum"]
+                    values[2] += row["satisfaction_count"]
+                elif row["measure"] == "sla":
+                    values[3] += row["sla_met"]
+                    values[4] += row["sla_on_time"]
+    received, sat_sum, sat_n, met, on_time = values
+    return {"reports": received, "ratings": sat_n,
+            "compliance": None if not met else round(100.0 * on_time / met, 1),
+            "satisfaction": None if not sat_n else round(sat_sum / sat_n / 5 * 100, 1)}
 
 
 def _shape(sums, daily, places) -> dict:

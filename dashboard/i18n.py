@@ -76,6 +76,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "incident_close": ("Tutup peringatan", "Close the alert"),
     "ratings": ("Penilaian warga", "Citizen ratings"),
     "claimed": ("waktu menurut pengirim", "time stated by the sender"),
+    "vs_previous": ("vs. {n} hari sebelumnya", "vs. previous {n} days"), "vs_yesterday": ("vs. kemarin", "vs. yesterday"),
+    "points": ("poin", "points"), "uncategorised": ("Tanpa kategori", "Uncategorised"),
+    "unknown_place": ("Lokasi belum diketahui", "Location not known"), "series_received": ("masuk", "received"), "series_resolved": ("selesai", "resolved"),
     "worker_down": ("PEKERJA LATAR BERHENTI: pengingat SLA, kotak masuk dan balasan warga tidak berjalan",
                     "BACKGROUND WORKER STOPPED: SLA timers, inbox and citizen replies are not running"),
 }

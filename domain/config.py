@@ -38,7 +38,8 @@ class Settings:
     # reverse proxies in front of the web tier whose X-Forwarded-For/-Proto are believed (0: none)
     trusted_proxies: int = 0
     demo: bool = False
-    demo_rate_per_minute: int = 12
+    demo_rate_per_minute: int = 2
+    demo_history_days: int = 90  # days of history a fresh demo database starts with (ingest/demo_history.py)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -56,7 +57,8 @@ class Settings:
             max_request_bytes=_env_int("MAX_REQUEST_BYTES", 16_000_000),
             trusted_proxies=_env_int("TRUSTED_PROXIES", 0),
             demo=os.environ.get("DEMO", "").lower() in ("1", "true", "yes"),
-            demo_rate_per_minute=_env_int("DEMO_RATE_PER_MINUTE", 12),
+            demo_rate_per_minute=_env_int("DEMO_RATE_PER_MINUTE", 2),
+            demo_history_days=_env_int("DEMO_HISTORY_DAYS", 90),
         )
         values.update(overrides)
         return cls(**values)

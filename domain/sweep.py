@@ -268,9 +268,10 @@ class SlaSweep:
     def _record(self, s: Session, conn, report: Report, row, level: Level, fell_due_at: datetime, now: datetime,
                 *, send: bool = True) -> int:
         """The SlaBreach row, the event and the notifications of one level; returns messages written."""
+        # RETURNING, not rowcount: SQLAlchemy reports -1 as the rowcount of an INSERT on PostgreSQL.
         inserted = conn.execute(_insert_breach(conn.dialect.name), {
             "report_id": report.id, "stage": row.stage, "level": level.name, "due_at": row.due_at,
-            "fell_due_at": fell_due_at, "recorded_at": now}).rowcount == 1
+            "fell_due_at": fell_due_at, "recorded_at": now}).first() is not None
         agencies, categories = self._reference_data(s)
         agency_code = self.ladder.responsible_agency(row.stage, report.agency_code)
         agency_name, stored = agencies.get(agency_code, (agency_code, Contact()))
@@ -331,7 +332,8 @@ def _insert_breach(dialect: str):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(SlaBreach).on_conflict_do_nothing(index_elements=["report_id", "stage", "level"])
+    return (insert(SlaBreach).on_conflict_do_nothing(index_elements=["report_id", "stage", "level"])
+            .returning(SlaBreach.id))
 
 
 def build_sweep(sessions, sla: SlaBook, data_dir, *, clock: Clock = utcnow, notify=None) -> SlaSweep:

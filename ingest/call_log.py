@@ -1,4 +1,6 @@
-"""Import 112 call logs delivered as CSV by an external 112 platform (UTF-8, header row, comma-separated).
+"""Import 112 call logs delivered by an external 112 platform: a CSV with a header row (UTF-8, Windows-1252 or
+Latin-1; comma, semicolon or tab separated) or an Excel workbook (.xlsx: every sheet with the columns
+below, or the one named), read by ingest/tables.py (pandas).
 
 Columns (unknown columns are ignored; * = required):
     call_id*           the platform's unique call id (idempotency key: importing a file twice is harmless)
@@ -12,8 +14,9 @@ Columns (unknown columns are ignored; * = required):
     lat, lon           decimal degrees, both or neither
     call_taker         who took the call
 
-    python -m ingest.call_log FILE.csv
-A row that cannot become a report is dead-lettered (channel call112) with the row and the reason.
+    python -m ingest.call_log FILE.csv|FILE.xlsx [SHEET]
+A row that cannot become a report is dead-lettered (channel call112) with the row and the reason; so is a
+file that cannot be read at all or that lacks the required columns.
 
 The file comes from the city's own 112 platform, so `started_at` is trusted as the time the control room
 received the call (SLA clocks start there, and the SLA catch-up records what fell due since), except in
@@ -21,8 +24,6 @@ the future: such a row is dead-lettered (domain/intake.py: trusted_receipt).
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from domain.intake import IncomingReport, trusted_receipt
 from domain.lifecycle import Kind, ValidationError
 from domain.models import Call, Report
 from ingest.base import reply_route
+from ingest.tables import read_tables
 
 OUTCOMES = {"answered", "unanswered", "abandoned", "busy", "prank"}
 REQUIRED = ("call_id", "started_at")
@@ -46,30 +48,41 @@ class ImportResult:
     dead_letters: int = 0
 
 
-def import_call_log(channels, data: bytes) -> ImportResult:
+def import_call_log(channels, data: bytes, sheet: str | None = None) -> ImportResult:
     result = ImportResult()
-    text = data.decode("utf-8-sig", errors="replace")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-    if missing:
-        channels.inbox.dead_letter("call112", data, f"call log CSV lacks columns: {', '.join(missing)}")
+    try:
+        tables = read_tables(data, sheet)
+    except ValidationError as exc:
+        channels.inbox.dead_letter("call112", data, f"call log: {exc}")
         result.dead_letters += 1
         return result
-    for line, row in enumerate(reader, start=2):
-        try:
-            incoming, call = _row_to_report(row)
-            incoming = trusted_receipt(incoming, channels.clock())
-        except (ValidationError, ValueError) as exc:
-            channels.inbox.dead_letter("call112", json.dumps(row, ensure_ascii=False).encode(),
-                                       f"call log line {line}: {exc}")
+    usable = [t for t in tables if not [c for c in REQUIRED if c not in {h.lower() for h in t.columns}]]
+    if not usable:
+        found = ", ".join(tables[0].columns) if len(tables) == 1 else f"{len(tables)} sheets"
+        channels.inbox.dead_letter("call112", data, f"call log lacks columns: {', '.join(REQUIRED)} (found {found})")
+        result.dead_letters += 1
+        return result
+    for table in usable:
+        for cells in table.too_long:
+            channels.inbox.dead_letter("call112", json.dumps(cells, ensure_ascii=False).encode(),
+                                       f"call log: a line with {len(cells)} cells under {len(table.columns)} columns")
             result.dead_letters += 1
-            continue
-        outcome = channels.inbox.submit(incoming)
-        if outcome.kind == "created":
-            result.created += 1
-            _store_call(channels, outcome.ticket, call)
-        else:
-            result.duplicates += 1
+        where = "line" if table.name == "csv" else f"sheet {table.name!r} row"
+        for line, row in table.rows:
+            try:
+                incoming, call = _row_to_report(row)
+                incoming = trusted_receipt(incoming, channels.clock())
+            except (ValidationError, ValueError) as exc:
+                channels.inbox.dead_letter("call112", json.dumps(row, ensure_ascii=False).encode(),
+                                           f"call log {where} {line}: {exc}")
+                result.dead_letters += 1
+                continue
+            outcome = channels.inbox.submit(incoming)
+            if outcome.kind == "created":
+                result.created += 1
+                _store_call(channels, outcome.ticket, call)
+            else:
+                result.duplicates += 1
     return result
 
 
@@ -83,7 +96,7 @@ def _row_to_report(row: dict) -> tuple[IncomingReport, dict]:
     outcome = row.get("outcome", "").lower() or None
     if outcome and outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r} (one of {', '.join(sorted(OUTCOMES))})")
-    duration = int(row["duration_seconds"]) if row.get("duration_seconds") else None
+    duration = int(float(row["duration_seconds"])) if row.get("duration_seconds") else None  # Excel: "120.0"
     caller = row.get("caller_number") or None
     summary = row.get("summary") or f"Panggilan 112 ({outcome or 'tanpa keterangan'})"
     location = None
@@ -127,13 +140,13 @@ def main(argv: list[str]) -> int:
     from domain.config import Settings
     from ingest.channels import Channels
 
-    if len(argv) != 1:
-        print("usage: python -m ingest.call_log FILE.csv", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m ingest.call_log FILE.csv|FILE.xlsx [SHEET]", file=sys.stderr)
         return 2
     services = Services(Settings.from_env())
     services.init_db()
     with open(argv[0], "rb") as fh:
-        result = import_call_log(Channels(services), fh.read())
+        result = import_call_log(Channels(services), fh.read(), argv[1] if len(argv) == 2 else None)
     print(json.dumps(result.__dict__))
     return 0
 

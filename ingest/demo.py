@@ -18,6 +18,7 @@ from domain.lifecycle import DomainError, Role, Status
 from domain.models import Report
 
 OPERATOR = Actor("demo-operator", Role.OPERATOR)
+LIVE_WINDOW = timedelta(hours=12)  # the live feed moves the demo reports received this recently
 CHANNELS = ["whatsapp"] * 6 + ["email", "instagram", "facebook", "x", "call112", "app", "app", "web", "walk_in"]
 NAMES = ["Budi", "Siti", "Agus", "Dewi", "Rina", "Joko", "Ahmad", "Nur", "Yanti", "Hendra", "Lestari", "Fajar"]
 
@@ -112,8 +113,9 @@ class DemoFeed:
         for _ in range(count):
             self.queue.submit(self.make_report(now))
         with self.queue.sessions() as s:
+            # Only the feed's own hours: the demo history's older open reports keep the pace it gave them.
             open_reports = list(s.scalars(
-                select(Report).where(Report.is_demo, Report.status.in_(
+                select(Report).where(Report.is_demo, Report.received_at >= now - LIVE_WINDOW, Report.status.in_(
                     [Status.NEW, Status.ASSIGNED, Status.ACCEPTED, Status.IN_PROGRESS, Status.RESOLVED]))
                 .order_by(Report.received_at).limit(200)))
         for report in open_reports:

@@ -4,14 +4,16 @@ period selector; export to PNG (the whole panel, client-side) and PDF (the brows
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import dash
+import pandas as pd
 from dash import Input, Output, callback, clientside_callback, dcc, html
 
 from dashboard import analytics, auth, executive_data, queries
 from dashboard.components import charts
 from dashboard.components.maps import map_figure
-from dashboard.i18n import column, t
+from dashboard.i18n import column, lang, t
 from dashboard.layout import denied
 
 dash.register_page(__name__, path="/executive", name="Executive", title="Executive - Tangerang Live Room")
@@ -40,15 +42,57 @@ def layout(**_):
                   html.Div(dcc.Graph(id="executive-heatmap", config={"displaylogo": False}), className="col card")],
                  className="row"),
         html.Div([html.Div(dcc.Graph(id=f"executive-{g}", config={"displaylogo": False}), className="col card")
-                  for g in GRAPHS[3:]], className="row"),
+                  for g in GRAPHS[3:5]], className="row"),
+        html.Div(dcc.Graph(id="executive-categories", config={"displaylogo": False}), className="card"),
         html.Div([html.H3(t("recurring")), html.Div(id="executive-recurring")], className="card"),
         html.Div(id="executive-export-done", style={"display": "none"}),
     ], id="executive-panel")
 
 
-def _kpi(kid, label, value, target=None):
-    return html.Div([html.Div(label, className="label"), html.Div(value, className="value", id=f"executive-kpi-{kid}"),
-                     html.Div(f"target {target}" if target else "", className="target")], className="kpi")
+def _kpi(kid, label, value, target=None, change=None, colour=None):
+    return html.Div([html.Div(label, className="label"),
+                     html.Div(value, className="value", id=f"executive-kpi-{kid}",
+                              style={"color": charts.SLA[colour]} if colour else None),
+                     html.Div(f"target {target}" if target else "", className="target"),
+                     html.Div(change or "", className="delta", id=f"executive-kpi-{kid}-delta")], className="kpi")
+
+
+def _versus(days: int) -> str:
+    return t("vs_yesterday") if days == 1 else t("vs_previous").format(n=days)
+
+
+def _change_percent(now, before, days: int) -> str:
+    """'▲ 12% vs. 30 hari sebelumnya' (no comparison without an earlier figure)."""
+    if not before:
+        return f"– {_versus(days)}: -"
+    change = round(100.0 * (now - before) / before)
+    return f"{'▲' if change > 0 else '▼' if change < 0 else '='} {abs(change)}% {_versus(days)}"
+
+
+def _change_points(now, before, days: int) -> str:
+    if now is None or before is None:
+        return f"– {_versus(days)}: -"
+    change = round(now - before, 1)
+    return f"{'▲' if change > 0 else '▼' if change < 0 else '='} {abs(change)} {t('points')} {_versus(days)}"
+
+
+def _sla_colour(compliance, target: float) -> str | None:
+    """The SLA colours, for the SLA figure only: on target, within 10 points of it, below."""
+    if compliance is None:
+        return None
+    return "green" if compliance >= target else "amber" if compliance >= target - 10 else "red"
+
+
+def _league_table(league: list[dict], names: dict[str, str]):
+    """The league (already aggregated and ranked) shaped with pandas: names, rank, '-' for what is unknown."""
+    fields = ["agency", "reports", "open", "accept_min", "resolve_h", "compliance", "satisfaction"]
+    frame = pd.DataFrame.from_records([{**r, "agency": names.get(r["agency"], r["agency"])} for r in league],
+                                      columns=fields).astype(object).fillna("-")
+    head = html.Thead(html.Tr([html.Th("#")] + [html.Th(column(c), title=APPROXIMATE if column(c).startswith("≈")
+                                                        else None) for c in fields]))
+    body = html.Tbody([html.Tr([html.Td(rank)] + [html.Td(v) for v in row])
+                       for rank, row in enumerate(frame.itertuples(index=False, name=None), start=1)])
+    return html.Table([head, body], className="data", id="executive-league-table")
 
 
 @callback(Output("executive-kpis", "children"), Output("executive-league", "children"),
@@ -64,40 +108,39 @@ def refresh(period):
 def panel(period: str) -> tuple:
     """Every figure of the panel for one period (also what bench/bench_dashboard.py times)."""
     moment = queries.now()
-    data = executive_data.figures(analytics.period_start(period, moment), moment)
-    league, compliance, sat, days = data["league"], data["compliance"], data["satisfaction"], data["daily"]
+    start = analytics.period_start(period, moment)
+    data = executive_data.figures(start, moment)
+    days = max(1, analytics.PERIODS.get(period, 30))
+    before = executive_data.totals(start - timedelta(days=days), start)
+    league, compliance, sat, daily_rows = data["league"], data["compliance"], data["satisfaction"], data["daily"]
     total = sum(r["reports"] for r in league)
-    kpis = [_kpi("reports", t("reports"), f"{total:,}".replace(",", ".")),
+    kpis = [_kpi("reports", t("reports"), f"{total:,}".replace(",", "."),
+                 change=_change_percent(total, before["reports"], days)),
             _kpi("open", t("open"), str(sum(r["open"] for r in league))),
-            _kpi("compliance", "SLA", "-" if compliance is None else f"{compliance}%", f"{TARGET_COMPLIANCE:.0f}%"),
+            _kpi("compliance", "SLA", "-" if compliance is None else f"{compliance}%", f"{TARGET_COMPLIANCE:.0f}%",
+                 change=_change_points(compliance, before["compliance"], days),
+                 colour=_sla_colour(compliance, TARGET_COMPLIANCE)),
             _kpi("satisfaction", t("satisfaction"), "-" if sat["index"] is None else f"{sat['index']}",
-                 f"{TARGET_SATISFACTION:.0f}"),
-            _kpi("ratings", t("ratings"), str(sat["ratings"]))]
+                 f"{TARGET_SATISFACTION:.0f}", change=_change_points(sat["index"], before["satisfaction"], days)),
+            _kpi("ratings", t("ratings"), str(sat["ratings"]), change=_change_percent(sat["ratings"], before["ratings"], days))]
     names = queries.agency_names()
-    league_table = html.Table(
-        [html.Thead(html.Tr([html.Th(h, title=APPROXIMATE if h.startswith("≈") else None)
-                                     for h in ["#"] + [column(c) for c in ("agency", "reports", "open", "accept_min",
-                                                                           "resolve_h", "compliance", "satisfaction")]]))]
-        + [html.Tbody([html.Tr([html.Td(i + 1), html.Td(names.get(r["agency"], r["agency"])), html.Td(r["reports"]),
-                                html.Td(r["open"]), html.Td(r["accept_min"] if r["accept_min"] is not None else "-"),
-                                html.Td(r["resolve_h"] if r["resolve_h"] is not None else "-"),
-                                html.Td(r["compliance"] if r["compliance"] is not None else "-"),
-                                html.Td(r["satisfaction"] if r["satisfaction"] is not None else "-")])
-                       for i, r in enumerate(league)])], className="data", id="executive-league-table")
     kec_fig = map_figure(queries.reference_areas(), queries.kelurahan_load(), shade="open", dark=False, height=360,
                          labels={"open": t("open"), "red": t("breached"), "amber": t("at_risk")},
                          title=t("map_kelurahan"), legend_title=t("open_reports"))
     labels = queries.category_labels()
+    english = lang() == "en"
+    none = t("uncategorised")
+    label = lambda code: labels.get(code, (none, none) if code in (None, "-") else (code, code))[english]  # noqa: E731
     recurring = data["recurring"]
     area_names = {a["kode"]: a["kelurahan"] for a in queries.reference_areas()}
-    return (kpis, league_table, charts.daily(days, t("trend_daily")), charts.weekly(days, t("trend_weekly")),
-            charts.heatmap(data["heatmap"], t("heatmap")), kec_fig,
+    series = (t("series_received"), t("series_resolved"))
+    return (kpis, _league_table(league, names), charts.daily(daily_rows, t("trend_daily"), series),
+            charts.weekly(daily_rows, t("trend_weekly"), series),
+            charts.heatmap(data["heatmap"], t("heatmap"), lang()), kec_fig,
             charts.bars(data["channel"], t("adoption")),
-            charts.bars([(labels.get(c, (c,))[0], n) for c, n in data["category_code"]],
-                        t("by_category"), horizontal=True),
-            html.Ul([html.Li(f"{labels.get(r['category'], (r['category'],))[0]} · "
-                             f"{area_names.get(r['place'], r['place'])}: {r['reports']}") for r in recurring]
-                    or [html.Li(t("none"))]))
+            charts.bars([(label(c), n) for c, n in data["category_code"]], t("by_category"), horizontal=True),
+            html.Ul([html.Li(f"{label(r['category'])} · {area_names.get(r['place'], r['place'])}: {r['reports']}")
+                     for r in recurring] or [html.Li(t("none"))]))
 
 
 # PNG: every chart drawn by Plotly.toImage onto one canvas under the KPI line; PDF: the browser's print.

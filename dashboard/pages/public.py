@@ -10,7 +10,7 @@ from dash import Input, Output, callback, dcc, html
 from dashboard import analytics, executive_data, queries
 from dashboard.components import before_after, charts
 from dashboard.components.maps import map_figure
-from dashboard.i18n import t
+from dashboard.i18n import lang, t
 
 dash.register_page(__name__, path="/public", name="Publik", title="Transparansi - Tangerang Live Room")
 
@@ -37,8 +37,10 @@ def refresh(period):
     """Open to everyone: aggregates only, so no role check. Read from the executive panel's rollup and
     kept for a minute per period: however many visitors, the database sees one read a minute."""
     data = executive_data.shared_figures(period if period in analytics.PERIODS else "30d", max_age=60)
-    labels = queries.category_labels()
-    by_agency = [(r["agency"], r["reports"]) for r in sorted(data["league"], key=lambda r: -r["reports"])]
+    labels, names = queries.category_labels(), queries.agency_names()
+    english = lang() == "en"
+    by_agency = [(names.get(r["agency"], r["agency"]), r["reports"])
+                 for r in sorted(data["league"], key=lambda r: -r["reports"])]
     compliance = data["compliance"]
     kpis = [html.Div([html.Div(t("reports"), className="label"),
                       html.Div(str(sum(n for _, n in by_agency)), className="value", id="public-total")], className="kpi"),
@@ -46,10 +48,12 @@ def refresh(period):
                       html.Div("-" if compliance is None else f"{compliance}%", className="value",
                                id="public-compliance")], className="kpi")]
     return (kpis,
-            charts.bars([(labels.get(c, (c,))[0], n) for c, n in data["category_code"]],
-                        t("by_category"), horizontal=True, height=420),
-            charts.bars(by_agency, t("by_agency"), horizontal=True, height=420),
-            charts.bars(data["kecamatan"], t("by_kecamatan"), horizontal=True, height=420),
+            charts.bars([(labels.get(c, (t("uncategorised"),) * 2 if c == "-" else (c, c))[english], n)
+                         for c, n in data["category_code"]],
+                        t("by_category"), horizontal=True),
+            charts.bars(by_agency, t("by_agency"), horizontal=True),
+            charts.bars([(t("unknown_place") if k == "-" else k, n) for k, n in data["kecamatan"]], t("by_kecamatan"),
+                        horizontal=True),
             public_map())
 
 

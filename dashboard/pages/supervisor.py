@@ -2,13 +2,11 @@
 explanation; deadline-extension decisions; the ping-pong list; agency performance; CSV/XLSX export."""
 from __future__ import annotations
 
-import io
-
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
-from dashboard import actions, analytics, auth, console_queries as cq, executive_data, queries
+from dashboard import actions, analytics, auth, console_queries as cq, executive_data, exports, queries
 from dashboard.components.widgets import clicked_ticket, data_table, feedback, options
 from dashboard.i18n import t
 from dashboard.layout import denied
@@ -146,23 +144,7 @@ def decide(_a, _r, request_id, note):
 def export(_csv, _xlsx, agency, category, kecamatan, stage, period):
     rows = _filters(agency, category, kecamatan, stage, period)
     if ctx.triggered_id == "supervisor-csv":
-        import csv
-
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        return dict(content=buffer.getvalue(), filename="sla-breaches.csv", type="text/csv")
+        return dict(content=exports.to_csv(rows, COLUMNS), filename="sla-breaches.csv", type="text/csv")
     if ctx.triggered_id == "supervisor-xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        sheet.title = "SLA"
-        sheet.append(COLUMNS)
-        for r in rows:
-            sheet.append([r[c] for c in COLUMNS])
-        out = io.BytesIO()
-        book.save(out)
-        return dcc.send_bytes(out.getvalue(), "sla-breaches.xlsx")
+        return dcc.send_bytes(exports.to_xlsx(rows, COLUMNS), "sla-breaches.xlsx")
     return no_update
