@@ -111,6 +111,38 @@ def test_pages_carry_a_strict_content_security_policy(live):
     assert "Strict-Transport-Security" not in answer.headers  # plain http here; https: tests/test_web_server.py
 
 
+def test_every_answer_to_a_signed_in_user_or_an_api_client_is_no_store(live):
+    """Pages, Dash's layout and callbacks, media, exports and the API: never kept by a cache. The
+    public assets (the same for everyone) stay cacheable."""
+    from tests.browser_support import APP_KEY, OPEN311_KEY
+
+    base = live["base"]
+    client, answer = _login(base, "sup1", address="192.0.2.90")
+    assert answer.status_code == 302
+    router = {"output": ".._pages_content.children..._pages_store.data..",
+              "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+              "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/supervisor"},
+                         {"id": "_pages_location", "property": "search", "value": ""}],
+              "changedPropIds": ["_pages_location.pathname"], "state": []}
+    answers = {
+        "page": client.get(base + "/supervisor", timeout=10),
+        "layout": client.get(base + "/_dash-layout", timeout=10),
+        "dependencies": client.get(base + "/_dash-dependencies", timeout=10),
+        "callback": client.post(base + "/_dash-update-component", json=router, timeout=30,
+                                headers={"X-CSRFToken": client.cookies["_csrf_token"]}),
+        "a missing media file": client.get(base + "/media/999999", timeout=10),
+        "api": requests.get(base + "/api/v1/reports/TLR-2026-000001", headers={"X-API-Key": APP_KEY}, timeout=10),
+        "open311": requests.get(base + "/open311/v2/requests.json", params={"api_key": OPEN311_KEY}, timeout=10),
+        "a refused api key": requests.get(base + "/api/v1/reports/TLR-2026-000001", timeout=10,
+                                          headers={"Authorization": "Bearer wrong"}),
+    }
+    for name, response in answers.items():
+        assert response.headers.get("Cache-Control") == "no-store", (name, response.status_code, response.headers)
+    assert answers["page"].status_code == answers["callback"].status_code == 200
+    asset = client.get(base + "/assets/app.css", timeout=10)
+    assert asset.status_code == 200 and asset.headers.get("Cache-Control") != "no-store"
+
+
 # ---------------------------------------------------------------- login throttling
 def test_an_attacker_cannot_lock_a_real_operator_out(live):
     """Five wrong passwords from one address lock the account for that address only. Failures from many
