@@ -261,7 +261,9 @@ def _assert_nothing_personal(html: str, responses: list[str]) -> None:
     texts = [html] + responses
     for text in texts:
         for secret in SECRETS:
-            at = text.lower().find(secret.lower())
+            # digits count as the phone's only when they stand apart (not inside a map coordinate: -6.20812)
+            found = re.search(rf"(?<![\d.]){secret}(?!\d)" if secret.isdigit() else re.escape(secret), text, re.I)
+            at = found.start() if found else -1
             assert at < 0, (secret, text[max(0, at - 300):at + 100])
         found = re.search(r"(?<![\w.=/-])\+?62\d{8,}", text)  # a phone; not digits inside asset URLs or ids
         assert not found, text[max(0, found.start() - 200):found.end() + 50]
