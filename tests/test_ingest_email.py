@@ -196,3 +196,30 @@ def test_commands_by_mail_are_honoured_only_for_a_sender_our_server_vouched_for(
         assert s.scalar(select(func.count()).select_from(Message).where(
             Message.report_id == report.id, Message.direction == "in")) == 1  # only the verified STATUS
     assert len(reports(services)) == 2  # the forged follow-up is a report of its own
+
+
+def test_a_forged_sender_can_neither_rate_nor_reopen_the_citizens_report(channels, mail_config, services):
+    """The survey answer and BUKA by e-mail count only with our server's verdict for the sender: a
+    forged From with the victim's address becomes a report of its own, the victim's report is untouched."""
+    from domain.actors import Actor
+    from domain.lifecycle import Role
+
+    deliver(mail_config, samples.plain(20, "Saluran tersumbat di Jl. Imam Bonjol"))
+    channels.email.poll()
+    [report] = reports(services)
+    wf, officer = services.workflow, Actor("pupr1", Role.AGENCY_OFFICER, "PUPR")
+    operator = Actor("op1", Role.OPERATOR)
+    wf.verify_and_assign(report.ticket, operator, "PUPR")
+    wf.accept(report.ticket, officer)
+    wf.resolve(report.ticket, officer, "saluran sudah dibersihkan")
+    deliver(mail_config, samples.plain(21, f"BUKA {report.ticket} masih mampet", subject="buka", verified=False))
+    channels.email.poll()
+    assert services.queue.get(report.ticket).status == "RESOLVED"
+    wf.close(report.ticket, operator)
+    deliver(mail_config, samples.plain(22, "1", subject="nilai", verified=False))
+    channels.email.poll()
+    assert services.queue.get(report.ticket).satisfaction is None
+    deliver(mail_config, samples.plain(23, "5", subject="nilai"))  # the citizen, as our server saw them
+    channels.email.poll()
+    assert services.queue.get(report.ticket).satisfaction == 5
+    assert len(reports(services)) == 3  # the two forged commands became reports of their own
