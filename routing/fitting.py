@@ -187,10 +187,10 @@ def heldout_scores(oof: Sequence[dict]) -> dict[str, Any]:
     if not act:
         return {}
     acc = sum(o["expected"] == o["predicted"] for o in act) / len(act)
-    kind_acc = sum(o["kind"] == o["kind_expected"] for o in act if o["kind_expected"]) / max(
-        1, sum(1 for o in act if o["kind_expected"]))
+    kinds = [o["kind"] == o["kind_expected"] for o in act if o["kind_expected"]]
     return {"n": len(act), "category_accuracy": round(acc, 4), "category_macro_f1": round(macro_f1(act), 4),
-            "kind_accuracy": round(kind_acc, 4), "ece": round(ece(act)[0], 4)}
+            # None when no row carries a kind (a city's file of text and category only)
+            "kind_accuracy": round(sum(kinds) / len(kinds), 4) if kinds else None, "ece": round(ece(act)[0], 4)}
 
 
 def macro_f1(items: Sequence[dict], expected: str = "expected", predicted: str = "predicted") -> float:
