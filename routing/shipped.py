@@ -21,7 +21,7 @@ from .model import Params, RoutingModel
 log = logging.getLogger(__name__)
 _MEMO: dict[str, RoutingModel] = {}
 _LOCK = threading.Lock()
-_CODE = ("model.py", "features.py", "normalise.py", "corpus.py", "shipped.py")
+_CODE = ("model.py", "fitting.py", "features.py", "normalise.py", "corpus.py", "shipped.py")
 
 
 def cache_dir() -> Path:
