@@ -161,4 +161,14 @@ def calibration_lines(decisions: list[dict[str, Any]]) -> list[str]:
     auto = [d for d in decisions if d["automation"] == "auto_forward"]
     acc = sum(d["right"] for d in auto) / len(auto) if auto else float("nan")
     lines.append(f"  per-category thresholds (auto_forward): {len(auto) / total:.1%} of reports, accuracy {acc:.1%}")
+    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # predicted, auto-forwarded, right among them
+    for d in decisions:
+        row = by_cat[d["category"]]
+        row[0] += 1
+        if d["automation"] == "auto_forward":
+            row[1] += 1
+            row[2] += d["right"]
+    lines.append("  per category   predicted  auto-forwarded  accuracy of those")
+    for code, (n, fwd, right) in sorted(by_cat.items()):
+        lines.append(f"  {code:<16} {n:>7}  {fwd:>9} {fwd / n:5.0%}  " + (f"{right / fwd:8.1%}" if fwd else "       -"))
     return lines

@@ -96,7 +96,7 @@ class RoutingModel:
             table = choose_thresholds([{"predicted": p, "confidence": c, "right": r} for p, c, r in self.points],
                                       key[0], key[1])
             self._thresholds_for[key] = table
-        return table.get(category, table.get("*", 1.01))
+        return table.get(category, NEVER)  # a category without held-out predictions never auto-forwards
 
     def _prepare(self) -> None:
         self.classes = [str(c) for c in self.cat_clf.classes_]
@@ -242,6 +242,7 @@ def _stack(char_vec, word_vec, inputs: Sequence[ModelInput], dense_weight: float
                           sparse.csr_matrix(dense)], format="csr")
 
 
+NEVER = 1.01  # a threshold no confidence reaches
 WILSON_Z = 1.0  # one standard error: new writers are less predictable than the held-out folds
 
 
@@ -256,10 +257,11 @@ def wilson_lower(right: int, n: int, z: float = WILSON_Z) -> float:
 
 
 def choose_thresholds(oof: Sequence[dict], target: float, min_support: int) -> dict[str, float]:
-    """Per predicted category, the lowest confidence t such that the reports at or above t were right at
-    `target` precision (on held-out predictions, the lower Wilson bound of it) with at least `min_support`
-    of them; categories with too few predictions take the threshold chosen over all categories together.
-    1.01 means never."""
+    """Per predicted category, the lowest confidence t such that its held-out (out-of-fold) predictions at or
+    above t were right at `target` precision (the lower Wilson bound of it) with at least `min_support` of
+    them. A category with fewer than 2 x `min_support` held-out predictions, or whose predictions never
+    reach the target, never auto-forwards (1.01), and no category forwards below the threshold chosen over
+    all categories together ("*", also 1.01 when the whole never reaches the target)."""
     def lowest(items) -> float | None:
         items = sorted(items, key=lambda o: -o["confidence"])
         best, right = None, 0
@@ -271,14 +273,14 @@ def choose_thresholds(oof: Sequence[dict], target: float, min_support: int) -> d
         return best
 
     overall = lowest(oof)
-    overall = 1.01 if overall is None else overall
+    overall = NEVER if overall is None else overall
     out = {"*": overall}
     by_cat: dict[str, list] = {}
     for o in oof:
         by_cat.setdefault(o["predicted"], []).append(o)
     for cat, items in by_cat.items():
         t = lowest(items) if len(items) >= 2 * min_support else None
-        out[cat] = max(overall, t) if t is not None else overall
+        out[cat] = max(overall, t) if t is not None else NEVER
     return out
 
 

@@ -133,8 +133,25 @@ def test_thresholds_reach_the_target_precision():
     t = choose_thresholds(points, 0.97, 8)
     above = [p for p in points if p["predicted"] == "ROAD" and p["confidence"] >= t["ROAD"]]
     assert sum(p["right"] for p in above) / len(above) >= 0.97 and t["ROAD"] <= 0.6
-    assert t["WASTE"] == t["*"]  # too few of its own: the overall threshold
+    assert t["WASTE"] > 1.0 and t["*"] <= 1.0  # too few examples of its own: never, not the overall threshold
     assert choose_thresholds(points[:3], 0.97, 8)["*"] > 1.0  # never, with too little evidence
+    # Plenty of predictions, but never right at the target at any threshold: never.
+    weak = [{"predicted": "PARK", "confidence": c / 100, "right": c % 4 != 0} for c in range(40, 100)]
+    assert choose_thresholds(points + weak, 0.97, 8)["PARK"] > 1.0
+
+
+def test_thresholds_come_from_out_of_fold_predictions(small_router, small_model):
+    from routing.corpus import load_corpus
+
+    corpus = load_corpus(small_router.rules.data_dir, small_router.rules.categories)
+    actionable = [e for e in corpus.train if e.category]
+    assert len(small_model.points) == len(actionable)  # one held-out prediction per training example
+    held_out = sum(right for _, _, right in small_model.points) / len(small_model.points)
+    preds = small_model.predict(small_router.featurise([e.text for e in actionable], [e.channel for e in actionable]),
+                                explain=False)
+    in_sample = sum(p.category == e.category for p, e in zip(preds, actionable)) / len(actionable)
+    assert held_out < in_sample - 0.05  # the points are not the final model's own (optimistic) predictions
+    assert small_model.threshold("NO_SUCH_CATEGORY") > 1.0  # nothing held out for it: never
 
 
 def test_model_threshold_follows_the_configured_target(small_model):
