@@ -62,7 +62,7 @@ def collect(router: Router) -> list[dict]:
             if result.actionable:
                 sig = router.signals(item["text"])
                 pred = model.predict([router.model_input(sig, item.get("channel"))], explain=False)[0]
-                candidates = router.secondary_candidates(result.category, sig, pred)
+                candidates = router.secondary_candidates(result.category, sig, pred, floor=-10)
             rows.append({"group": group, "want": set(e.secondary), "got": set(result.secondary_categories),
                          "candidates": candidates, "actionable": result.actionable})
     return rows

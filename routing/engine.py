@@ -299,10 +299,13 @@ class Router:
             return "COMPLAINT"
         return "EMERGENCY" if cat.emergency or live_hazard else "COMPLAINT"
 
-    def secondary_candidates(self, category: str, sig: Signals, pred) -> list[Candidate]:
-        """Other problems the message may name besides `category`, strongest "also names it" margin first
-        (routing/secondary.py). Empty without a model that learnt secondary categories."""
-        if pred is None or not pred.secondary:
+    def secondary_candidates(self, category: str, sig: Signals, pred, floor: float | None = None) -> list[Candidate]:
+        """Other problems the message may name besides `category` with an "also names it" margin of at least
+        `floor` (default: the lowest secondary.yaml accepts), strongest first (routing/secondary.py). Empty
+        without a model that learnt secondary categories; most reports stop here (no clause scoring)."""
+        if floor is None:
+            floor = min(self.secondary.min_margin, self.secondary.marked_min_margin)
+        if pred is None or not pred.secondary or pred.secondary[0][1] < floor:
             return []
         a = sig.analysis
         clause: dict[str, float] = {}
@@ -326,7 +329,7 @@ class Router:
                             marked[code] = max(marked.get(code, 0.0), value)
         triage = self.cls["triage_category"]
         return [Candidate(code, margin, sig.scores.get(code, 0.0), clause.get(code, 0.0), marked.get(code, 0.0))
-                for code, margin in pred.secondary if code not in (category, triage)]
+                for code, margin in pred.secondary if margin >= floor and code not in (category, triage)]
 
     def _secondary(self, category: str, sig: Signals, pred, why: list[str]) -> tuple[str, ...]:
         """A second problem is listed only when the evidence agrees (precision over recall: a wrong second
