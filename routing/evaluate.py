@@ -1,7 +1,8 @@
 """Score the engine on a labelled JSON-lines file (tests/data/labelled_reports.jsonl).
 
 Each line is an input report plus `expected`: actionable, kind, category, agency, priority,
-kecamatan, kelurahan, outside_city, duplicate_group. Fields missing from `expected` are not scored.
+kecamatan, kelurahan, outside_city, duplicate_group. Fields missing from `expected` are not scored, nor are
+kind, category, agency and priority of a report labelled not actionable.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from .engine import Router
 from .stream import classify_lines
 
 FIELDS = ("actionable", "kind", "category", "agency", "priority", "kecamatan", "kelurahan", "outside_city")
+# what a request has: a message labelled not actionable (spam, thanks, a greeting) is scored on `actionable`
+# alone, whatever its labeller wrote there (ours: nothing; others: OTHER, the control room, P4)
+REQUEST_FIELDS = ("kind", "category", "agency", "priority")
 
 
 @dataclass
@@ -44,7 +48,7 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
         exp = it.get("expected", {})
         wrong = {}
         for name in FIELDS:
-            if name not in exp:
+            if name not in exp or (name in REQUEST_FIELDS and exp.get("actionable") is False):
                 continue
             ev.counted[name] += 1
             got = out.get(name)
@@ -57,7 +61,7 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
             ev.counted[name] += 1
             ev.correct[name] += out.get("kecamatan") == exp["kecamatan"]
         for name in ("category", "agency"):
-            if name in exp:
+            if name in exp and exp.get("actionable") is not False:
                 ev.confusion[name][(str(exp[name]), str(out.get(name)))] += 1
         if "secondary_categories" in exp and exp.get("actionable", True):
             want, got = set(exp["secondary_categories"] or ()), set(out.get("secondary_categories") or ())
