@@ -223,7 +223,8 @@ class Router:
                 return not_actionable("greeting/thanks: " + ", ".join(said), 0.9)
             if a.known_share < self.cls["min_known_share"] and model_says_none:
                 return not_actionable(f"gibberish ({a.known_share:.0%} known words)", 0.8)
-        if pred is not None and pred.none_prob >= NONE_MIN_PROB and sig.cues["hazard"] < self.rules.cues["hazard"]["upgrade_score"]:
+        live = sig.cues["hazard"] >= self.rules.cues["hazard"]["upgrade_score"]
+        if pred is not None and pred.none_prob >= NONE_MIN_PROB and not live:
             # Praise, thanks, chain hoaxes, tests: the model learnt them from the corpus even where a category
             # word appears ("terima kasih, taman makin rapi"). Never for a message with a live hazard.
             return not_actionable(f"model: no request in the message (p={pred.none_prob:.2f})", pred.none_prob)

@@ -110,3 +110,32 @@ def test_a_cache_of_another_code_version_or_corpus_is_not_used(fresh_data, tmp_p
     corpus = fresh_data / "routing" / "corpus" / "small.jsonl"
     corpus.write_text("\n".join(small_corpus_lines()[:-1]) + "\n", encoding="utf-8")
     assert cache_key(router) != key
+
+
+def test_the_first_report_after_serve_is_not_held_up_by_training(fresh_data, tmp_path, monkeypatch):
+    """serve and worker call app._warm_routing after init-db: the queue routes by the rules alone (never
+    auto-forwarded) until the background training is done, then with the model."""
+    from app import Services, _warm_routing
+    from domain.config import Settings
+    from tests.helpers import incoming
+
+    monkeypatch.setenv("ROUTING_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ROUTING_AUTOMATION", "on")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'queue.db'}", data_dir=fresh_data,
+                        attachments_dir=tmp_path / "att", secret_key="test")
+    services = Services(settings)
+    try:
+        services.init_db()
+        _warm_routing(services)
+        source = services.queue.classifier.router.model_source
+        assert source.background and source._warming is not None
+        text = "sampah numpuk di TPS pasar udah seminggu blm diangkut, bau banget"
+        first = services.queue.submit(incoming(text=text, category=None)).report
+        assert first.category_code == "WASTE" and first.routing["model_version"] is None
+        assert first.routing["automation"] == "triage" and first.status == "NEW"
+        source._warming.join(timeout=300)
+        later = services.queue.submit(incoming(text=text + " lagi", category=None)).report
+        assert later.routing["model_version"] == 0
+        assert any(line.startswith("model:") for line in later.routing["explanation"])
+    finally:
+        services.engine.dispose()
