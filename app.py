@@ -175,6 +175,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050,
     except ValueError as exc:
         _fail(str(exc))
     services.init_db()
+    _warm_routing(services)
     use_demo = demo if demo is not None else (services.settings.demo or not _channels_configured())
     if use_demo:
         _demo_accounts(services)
@@ -237,6 +238,7 @@ def worker(demo: bool = typer.Option(False, "--demo", help="Also run the demo fe
     """Run the scheduler alone: SLA sweeps, pollers, outbox delivery, housekeeping."""
     services = _services()
     services.init_db()
+    _warm_routing(services)
     if demo:
         _demo_history(services)
     _start_scheduler(services, demo=demo, blocking=True)
@@ -252,8 +254,38 @@ def init_db():
     added = services.init_db()
     key_file = session_key.ensure_key_file(services.settings)
     typer.echo(f"database ready; added {json.dumps(added)}", err=True)
+    _prepare_routing_model(services)
     if key_file is not None:
         typer.echo(f"session key: {key_file} (mode 0600; set SECRET_KEY in production)", err=True)
+
+
+def _routing_source(services: Services):
+    """The classifier's learned-model source (routing/registry.ActiveModel), or None (rules alone)."""
+    router = getattr(services.queue.classifier, "router", None)
+    return getattr(router, "model_source", None)
+
+
+def _prepare_routing_model(services: Services) -> None:
+    """init-db: train and cache the shipped routing model now (one progress line), so that the first
+    `classify` and the first report after `serve` need not wait for it."""
+    router = getattr(services.queue.classifier, "router", None)
+    if router is None or _routing_source(services) is None:
+        return
+    from routing.shipped import ensure_cached
+
+    try:
+        ensure_cached(router, lambda text: typer.echo(text, err=True, nl=False))
+    except Exception as exc:  # noqa: BLE001 - the platform runs on the rules alone
+        typer.echo(f"\nrouting model: not available ({type(exc).__name__}: {exc}); routing by the rules alone",
+                   err=True)
+
+
+def _warm_routing(services: Services) -> None:
+    """serve and worker: load (or train) the shipped model in the background; reports arriving first are
+    routed by the rules alone, never held up."""
+    source = _routing_source(services)
+    if source is not None and hasattr(source, "warm"):
+        source.warm()
 
 
 def _require_session_key(settings: Settings) -> None:

@@ -32,9 +32,15 @@ def _router(data_dir: Optional[Path], model: bool = True) -> Router:
         typer.echo(f"invalid routing rules: {exc}", err=True)
         raise typer.Exit(2)
     if model:
+        from .shipped import cache_key, cache_path, ensure_cached
         from .train_cli import attach_model
 
         attach_model(router)
+        try:
+            if not cache_path(cache_key(router)).exists():  # `init-db` trains it ahead; say why we wait
+                ensure_cached(router, lambda text: typer.echo(text, err=True, nl=False))
+        except ImportError:  # scikit-learn missing: the rules alone
+            pass
     return router
 
 

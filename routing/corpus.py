@@ -83,7 +83,8 @@ def _corpus_example(path: Path, n: int, line: str, known: set[str], seen: set[st
         raise CorpusError(f"{where}: unknown kind {kind!r}")
     secondary = tuple(s for s in exp.get("secondary_categories") or () if s in known)
     return Example(text=text, category=category, kind=kind if category else None, channel=item.get("channel"),
-                   group=path.stem, id=rid, secondary=secondary)
+                   group=path.stem, id=rid, secondary=secondary,
+                   secondary_known=isinstance(exp.get("secondary_categories"), list))
 
 
 # ---------------------------------------------------------------- a city's own history

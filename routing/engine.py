@@ -17,11 +17,10 @@ from .features import CHANNELS, CUE_FEATURES, ModelInput, PlaceMasker, model_inp
 from .location import Gazetteer, Location
 from .normalise import Analysis, Normaliser, TermIndex, negated, raw_tokens
 from .rules import Rules, load_rules
+from .secondary import Candidate, SecondaryPolicy
 
 WIB = timezone(timedelta(hours=7))  # Kota Tangerang local time, for hour-of-day rules
 NONE_MIN_PROB = 0.5          # the model's "not actionable" at this probability wins (not over a live hazard)
-SECONDARY_MIN_SCORE = 5.0    # a second problem needs this much rule evidence of its own ...
-SECONDARY_SHARE = 0.5        # ... and at least this share of the strongest category's
 _ACTIVE = object()
 
 
@@ -106,6 +105,7 @@ class Router:
         self.masker = PlaceMasker(place_names(rules))
         self.category_codes = sorted(rules.categories)
         self.automation = AutomationPolicy.load(rules.data_dir)
+        self.secondary = SecondaryPolicy.load(rules.data_dir)
         self.model_source: Callable[[], Any] | None = None
 
     @classmethod
@@ -148,7 +148,7 @@ class Router:
         return None
 
     # ----------------------------------------------------------------- signals shared with the model
-    def signals(self, text: str, notes: list[str] | None = None) -> "Signals":
+    def signals(self, text: str, notes: list[str] | None = None) -> Signals:
         """The normalised text and every rule score the decision and the model use (computed once)."""
         a = self.normaliser.analyse(text)
         scores, words = self._score(self.categories, a, self.neg_all, notes)
@@ -223,7 +223,8 @@ class Router:
                 return not_actionable("greeting/thanks: " + ", ".join(said), 0.9)
             if a.known_share < self.cls["min_known_share"] and model_says_none:
                 return not_actionable(f"gibberish ({a.known_share:.0%} known words)", 0.8)
-        if pred is not None and pred.none_prob >= NONE_MIN_PROB and sig.cues["hazard"] < self.rules.cues["hazard"]["upgrade_score"]:
+        live = sig.cues["hazard"] >= self.rules.cues["hazard"]["upgrade_score"]
+        if pred is not None and pred.none_prob >= NONE_MIN_PROB and not live:
             # Praise, thanks, chain hoaxes, tests: the model learnt them from the corpus even where a category
             # word appears ("terima kasih, taman makin rapi"). Never for a message with a live hazard.
             return not_actionable(f"model: no request in the message (p={pred.none_prob:.2f})", pred.none_prob)
@@ -241,7 +242,7 @@ class Router:
             confidence = top / (top + sat) * (floor + (1 - floor) * ((top - second) / top)) if top > 0 else 0.0
             category = top_code if has_evidence else self.cls["triage_category"]
         cat = self.rules.categories[category]
-        secondary = self._secondary(category, scores, pred)
+        secondary = self._secondary(category, sig, pred, why)
 
         # -- kind
         c = self.rules.cues
@@ -299,15 +300,43 @@ class Router:
             return "COMPLAINT"
         return "EMERGENCY" if cat.emergency or live_hazard else "COMPLAINT"
 
-    def _secondary(self, category: str, scores: dict[str, float], pred) -> tuple[str, ...]:
-        """Other problems the message names: categories with strong rule evidence of their own (at least
-        SECONDARY_MIN_SCORE and half the strongest category's), strongest first. Chosen on the corpus's
-        secondary_categories labels (precision over recall: a wrong second problem is noise)."""
-        top = max(scores.values(), default=0.0)
-        out = [code for code, score in sorted(scores.items(), key=lambda kv: -kv[1])
-               if code not in (category, self.cls["triage_category"]) and score >= SECONDARY_MIN_SCORE
-               and score >= SECONDARY_SHARE * top]
-        return tuple(out[:2])
+    def secondary_candidates(self, category: str, sig: Signals, pred, floor: float | None = None) -> list[Candidate]:
+        """Other problems the message may name besides `category` with an "also names it" margin of at least
+        `floor` (default: the lowest secondary.yaml accepts), strongest first (routing/secondary.py). Empty
+        without a model that learnt secondary categories; most reports stop here (no clause scoring)."""
+        if floor is None:
+            floor = min(self.secondary.min_margin, self.secondary.marked_min_margin)
+        if pred is None or not pred.secondary or pred.secondary[0][1] < floor:
+            return []
+        a = sig.analysis
+        clause: dict[str, float] = {}
+        marked: dict[str, float] = {}
+        if len(set(a.clauses)) > 1:
+            per: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+            negs = self.neg_all.find(a)
+            for m in self.categories.find(a):
+                if negs and negated(m, negs, a.clauses, self.rules.negation["window"]) is not None:
+                    continue
+                for label, weight in m.weights:
+                    per[a.clauses[m.start]][label] += weight
+            markers = self.secondary.markers
+            with_marker = {c for t, c in zip(a.tokens, a.clauses) if t in markers} if markers else set()
+            for number, scores in per.items():
+                own = scores.get(category, 0.0)
+                for code, value in scores.items():
+                    if value > own:
+                        clause[code] = max(clause.get(code, 0.0), value)
+                        if number in with_marker:
+                            marked[code] = max(marked.get(code, 0.0), value)
+        triage = self.cls["triage_category"]
+        return [Candidate(code, margin, sig.scores.get(code, 0.0), clause.get(code, 0.0), marked.get(code, 0.0))
+                for code, margin in pred.secondary if margin >= floor and code not in (category, triage)]
+
+    def _secondary(self, category: str, sig: Signals, pred, why: list[str]) -> tuple[str, ...]:
+        """A second problem is listed only when the evidence agrees (precision over recall: a wrong second
+        problem is noise for the agencies): data/routing/secondary.yaml, measured leave-one-file-out on the
+        corpus by bench/bench_secondary.py."""
+        return self.secondary.choose(self.secondary_candidates(category, sig, pred), why)
 
     def _agency(self, category: str, kind: str, loc: Location, a: Analysis, received_at: Any,
                 why: list[str]) -> tuple[str, list[str]]:

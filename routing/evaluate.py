@@ -1,7 +1,8 @@
 """Score the engine on a labelled JSON-lines file (tests/data/labelled_reports.jsonl).
 
 Each line is an input report plus `expected`: actionable, kind, category, agency, priority,
-kecamatan, kelurahan, outside_city, duplicate_group. Fields missing from `expected` are not scored.
+kecamatan, kelurahan, outside_city, duplicate_group. Fields missing from `expected` are not scored, nor are
+kind, category, agency and priority of a report labelled not actionable.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from .engine import Router
 from .stream import classify_lines
 
 FIELDS = ("actionable", "kind", "category", "agency", "priority", "kecamatan", "kelurahan", "outside_city")
+# what a request has: a message labelled not actionable (spam, thanks, a greeting) is scored on `actionable`
+# alone, whatever its labeller wrote there (ours: nothing; others: OTHER, the control room, P4)
+REQUEST_FIELDS = ("kind", "category", "agency", "priority")
 
 
 @dataclass
@@ -44,7 +48,7 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
         exp = it.get("expected", {})
         wrong = {}
         for name in FIELDS:
-            if name not in exp:
+            if name not in exp or (name in REQUEST_FIELDS and exp.get("actionable") is False):
                 continue
             ev.counted[name] += 1
             got = out.get(name)
@@ -57,10 +61,11 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
             ev.counted[name] += 1
             ev.correct[name] += out.get("kecamatan") == exp["kecamatan"]
         for name in ("category", "agency"):
-            if name in exp:
+            if name in exp and exp.get("actionable") is not False:
                 ev.confusion[name][(str(exp[name]), str(out.get(name)))] += 1
         if "secondary_categories" in exp and exp.get("actionable", True):
             want, got = set(exp["secondary_categories"] or ()), set(out.get("secondary_categories") or ())
+            ev.secondary["labelled"] += 1
             ev.secondary["tp"] += len(want & got)
             ev.secondary["fp"] += len(got - want)
             ev.secondary["fn"] += len(want - got)
@@ -119,11 +124,11 @@ def report(ev: Evaluation, misses: bool = False) -> str:
     lines.append(f"  duplicates: precision {d['precision']:.1%}, recall {d['recall']:.1%} "
                  f"(tp {d['true_positive']}, fp {d['false_positive']}, fn {d['false_negative']})")
     sec = ev.secondary
-    if sec["tp"] + sec["fp"] + sec["fn"]:
-        p = sec["tp"] / (sec["tp"] + sec["fp"]) if sec["tp"] + sec["fp"] else float("nan")
-        r = sec["tp"] / (sec["tp"] + sec["fn"]) if sec["tp"] + sec["fn"] else float("nan")
-        lines.append(f"  secondary categories: precision {p:.1%}, recall {r:.1%} "
-                     f"(tp {sec['tp']}, fp {sec['fp']}, fn {sec['fn']})")
+    if sec["labelled"]:
+        p = f"{sec['tp'] / (sec['tp'] + sec['fp']):.1%}" if sec["tp"] + sec["fp"] else "- (none listed)"
+        r = f"{sec['tp'] / (sec['tp'] + sec['fn']):.1%}" if sec["tp"] + sec["fn"] else "- (none labelled)"
+        lines.append(f"  secondary categories: precision {p}, recall {r} "
+                     f"(tp {sec['tp']}, fp {sec['fp']}, fn {sec['fn']}; {sec['labelled']} labelled reports)")
     lines += calibration_lines(ev.decisions)
     for name in ("category", "agency"):
         lines += ["", f"confusion matrix: {name} (rows expected, columns predicted)", confusion_table(ev.confusion[name])]
@@ -160,4 +165,14 @@ def calibration_lines(decisions: list[dict[str, Any]]) -> list[str]:
     auto = [d for d in decisions if d["automation"] == "auto_forward"]
     acc = sum(d["right"] for d in auto) / len(auto) if auto else float("nan")
     lines.append(f"  per-category thresholds (auto_forward): {len(auto) / total:.1%} of reports, accuracy {acc:.1%}")
+    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # predicted, auto-forwarded, right among them
+    for d in decisions:
+        row = by_cat[d["category"]]
+        row[0] += 1
+        if d["automation"] == "auto_forward":
+            row[1] += 1
+            row[2] += d["right"]
+    lines.append("  per category   predicted  auto-forwarded  accuracy of those")
+    for code, (n, fwd, right) in sorted(by_cat.items()):
+        lines.append(f"  {code:<16} {n:>7}  {fwd:>9} {fwd / n:5.0%}  " + (f"{right / fwd:8.1%}" if fwd else "       -"))
     return lines

@@ -39,12 +39,14 @@ class LearningPolicy:
     enabled: bool = True
     min_corrections: int = 50
     check_seconds: int = 600
+    macro_f1_tolerance: float = 0.03
 
     @classmethod
     def load(cls, data_dir: Path, env: dict | None = None) -> "LearningPolicy":
         env = os.environ if env is None else env
         path = Path(data_dir) / "routing" / "learning.yaml"
-        values = {"enabled": cls.enabled, "min_corrections": cls.min_corrections, "check_seconds": cls.check_seconds}
+        values = {"enabled": cls.enabled, "min_corrections": cls.min_corrections, "check_seconds": cls.check_seconds,
+                  "macro_f1_tolerance": cls.macro_f1_tolerance}
         if path.exists():
             doc = load_yaml(path, str(path)) or {}
             for key, value in doc.items():
@@ -61,6 +63,10 @@ class LearningPolicy:
                 raise RulesError(str(path), None, f"{key} must be a positive whole number, got {values[key]!r}")
         if not isinstance(values["enabled"], bool):
             raise RulesError(str(path), None, f"enabled must be true or false, got {values['enabled']!r}")
+        tolerance = values["macro_f1_tolerance"]
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 0.2:
+            raise RulesError(str(path), None, f"macro_f1_tolerance must be a number from 0 to 0.2, got {tolerance!r}")
+        values["macro_f1_tolerance"] = float(tolerance)
         return cls(**values)
 
 
@@ -136,10 +142,11 @@ def retrain_from_corrections(services, router, *, force: bool = False, params=No
     current = router.current_model()
     current_scores = holdout_scores(router, current, trained.holdout)
     candidate = trained.scores["frozen_holdout"]
-    promote = not_worse(candidate, current_scores)
+    promote = not_worse(candidate, current_scores, policy.macro_f1_tolerance)
     trained.scores["compared_with"] = {"version": active_version, "frozen_holdout": current_scores}
     reason = (f"{len(examples)} corrected reports; frozen holdout category accuracy "
-              f"{candidate.get('category_accuracy', 0):.3f} vs {current_scores.get('category_accuracy', 0):.3f} "
+              f"{candidate.get('category_accuracy', 0):.3f} vs {current_scores.get('category_accuracy', 0):.3f}, "
+              f"macro-F1 {candidate.get('category_macro_f1', 0):.3f} vs {current_scores.get('category_macro_f1', 0):.3f} "
               f"(version {active_version or 'shipped'})")
     with services.sessions.begin() as s:
         row = store_version(s, trained.model, trained_by="system", source="corrections", summary=trained.summary,

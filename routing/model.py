@@ -36,6 +36,7 @@ class Example:
     group: str = "corpus"         # where it came from (a corpus file, "city", "corrections"): grouped CV
     id: str | None = None
     secondary: tuple[str, ...] = ()
+    secondary_known: bool = False  # labelled with its secondary categories (an empty list is a label too)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Prediction:
     kind_probs: tuple[tuple[str, float], ...]
     confidence: float                     # calibrated P(category and agency right)
     terms: tuple[str, ...] = ()           # strongest features for the category decision
+    secondary: tuple[tuple[str, float], ...] = ()  # margin of "also names this problem" per category, ranked
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Params:
 class RoutingModel:
     def __init__(self, *, char_vec, word_vec, dense_names: Sequence[str], params: Params, cat_clf, kind_clf,
                  calibrator, thresholds: dict[str, float], meta: dict[str, Any],
-                 points: Sequence[tuple[str, float, bool]] = ()):
+                 points: Sequence[tuple[str, float, bool]] = (), secondary=None):
         self.char_vec, self.word_vec = char_vec, word_vec
         self.dense_names = list(dense_names)
         self.params = params
@@ -77,6 +79,9 @@ class RoutingModel:
         self.thresholds = dict(thresholds)
         self.meta = dict(meta)
         self.points = [tuple(p) for p in points]  # held-out (predicted category, confidence, right)
+        # "the message also names problem c": (classes, coef, intercept) of one linear SVM per category,
+        # trained on the corpus's secondary_categories labels (None: a model stored before them)
+        self.secondary = secondary
         self._thresholds_for: dict[tuple[float, int], dict[str, float]] = {
             (params.target_precision, params.min_support): self.thresholds}
         self._prepare()
@@ -91,7 +96,7 @@ class RoutingModel:
             table = choose_thresholds([{"predicted": p, "confidence": c, "right": r} for p, c, r in self.points],
                                       key[0], key[1])
             self._thresholds_for[key] = table
-        return table.get(category, table.get("*", 1.01))
+        return table.get(category, NEVER)  # a category without held-out predictions never auto-forwards
 
     def _prepare(self) -> None:
         self.classes = [str(c) for c in self.cat_clf.classes_]
@@ -109,6 +114,11 @@ class RoutingModel:
         from .linear import CompiledModel
 
         self._fast = CompiledModel(self.char_vec, self.word_vec, self.params.dense_weight, self.cat_clf, self.kind_clf)
+        if self.secondary is not None:
+            classes, coef, intercept = self.secondary
+            self._sec_classes = list(classes)
+            self._sec_coef = np.asarray(coef, dtype=np.float64)
+            self._sec_intercept = np.asarray(intercept, dtype=np.float64)
 
     # ------------------------------------------------------------ prediction
     def matrix(self, inputs: Sequence[ModelInput]):
@@ -142,7 +152,11 @@ class RoutingModel:
         raw = raw_confidence(p_cat, kind, dict(kinds))
         confidence = float(np.interp(raw, self._cal_x, self._cal_y))
         terms = self._terms(idx, vals, self.classes.index(category)) if explain else ()
-        return Prediction(category, tuple(ranked[:5]), none_p, kind, tuple(kinds), confidence, terms)
+        secondary: tuple[tuple[str, float], ...] = ()
+        if self.secondary is not None and len(self._sec_classes):
+            z = self._sec_coef[:, idx] @ vals + self._sec_intercept
+            secondary = tuple(sorted(((c, float(m)) for c, m in zip(self._sec_classes, z)), key=lambda kv: -kv[1]))
+        return Prediction(category, tuple(ranked[:5]), none_p, kind, tuple(kinds), confidence, terms, secondary)
 
     def _terms(self, idx, vals, cls: int, top: int = 5) -> tuple[str, ...]:
         """The words (stems) and rule scores that pushed most towards the chosen category."""
@@ -165,7 +179,7 @@ class RoutingModel:
         state = {"format": FORMAT, "char_vec": self.char_vec, "word_vec": self.word_vec,
                  "dense_names": self.dense_names, "params": self.params.__dict__, "cat_clf": self.cat_clf,
                  "kind_clf": self.kind_clf, "calibrator": self.calibrator, "thresholds": self.thresholds,
-                 "meta": self.meta, "points": self.points}
+                 "meta": self.meta, "points": self.points, "secondary": self.secondary}
         buf = io.BytesIO()
         joblib.dump(state, buf, compress=3)
         return buf.getvalue()
@@ -181,7 +195,7 @@ class RoutingModel:
         return cls(char_vec=state["char_vec"], word_vec=state["word_vec"], dense_names=state["dense_names"],
                    params=Params(**state["params"]), cat_clf=state["cat_clf"], kind_clf=state["kind_clf"],
                    calibrator=state["calibrator"], thresholds=state["thresholds"], meta=state["meta"],
-                   points=state.get("points", ()))
+                   points=state.get("points", ()), secondary=state.get("secondary"))
 
 
 # ---------------------------------------------------------------- helpers
@@ -228,6 +242,7 @@ def _stack(char_vec, word_vec, inputs: Sequence[ModelInput], dense_weight: float
                           sparse.csr_matrix(dense)], format="csr")
 
 
+NEVER = 1.01  # a threshold no confidence reaches
 WILSON_Z = 1.0  # one standard error: new writers are less predictable than the held-out folds
 
 
@@ -242,10 +257,11 @@ def wilson_lower(right: int, n: int, z: float = WILSON_Z) -> float:
 
 
 def choose_thresholds(oof: Sequence[dict], target: float, min_support: int) -> dict[str, float]:
-    """Per predicted category, the lowest confidence t such that the reports at or above t were right at
-    `target` precision (on held-out predictions, the lower Wilson bound of it) with at least `min_support`
-    of them; categories with too few predictions take the threshold chosen over all categories together.
-    1.01 means never."""
+    """Per predicted category, the lowest confidence t such that its held-out (out-of-fold) predictions at or
+    above t were right at `target` precision (the lower Wilson bound of it) with at least `min_support` of
+    them. A category with fewer than 2 x `min_support` held-out predictions, or whose predictions never
+    reach the target, never auto-forwards (1.01), and no category forwards below the threshold chosen over
+    all categories together ("*", also 1.01 when the whole never reaches the target)."""
     def lowest(items) -> float | None:
         items = sorted(items, key=lambda o: -o["confidence"])
         best, right = None, 0
@@ -257,14 +273,14 @@ def choose_thresholds(oof: Sequence[dict], target: float, min_support: int) -> d
         return best
 
     overall = lowest(oof)
-    overall = 1.01 if overall is None else overall
+    overall = NEVER if overall is None else overall
     out = {"*": overall}
     by_cat: dict[str, list] = {}
     for o in oof:
         by_cat.setdefault(o["predicted"], []).append(o)
     for cat, items in by_cat.items():
         t = lowest(items) if len(items) >= 2 * min_support else None
-        out[cat] = max(overall, t) if t is not None else overall
+        out[cat] = max(overall, t) if t is not None else NEVER
     return out
 
 

@@ -105,7 +105,8 @@ class ActiveModel:
     """The callable a Router uses as its model source: the database's active version, else the shipped one."""
 
     def __init__(self, router, sessions: Callable[[], Session] | None = None, *,
-                 check_seconds: float = CHECK_SECONDS, shipped: Callable[[], RoutingModel | None] | None = None):
+                 check_seconds: float = CHECK_SECONDS, shipped: Callable[[], RoutingModel | None] | None = None,
+                 background: bool = False):
         self.router = router
         self.sessions = sessions
         self.check_seconds = check_seconds
@@ -117,6 +118,13 @@ class ActiveModel:
         self._loaded: dict[int, RoutingModel] = {}
         self._shipped_model: RoutingModel | None = None
         self.database_ok = sessions is not None
+        # background: never wait for the shipped model to train (the server, the worker): until it is
+        # ready the rules decide alone; see warm()
+        self.background = background
+        self._warm_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
+        self._shipped_key: str | None = None
+        self._no_shipped = False  # the shipped model cannot be had (no corpus, no scikit-learn): rules alone
 
     @property
     def version(self) -> int | None:
@@ -146,18 +154,64 @@ class ActiveModel:
             return self._model
 
     def shipped(self) -> RoutingModel | None:
-        if self._shipped_model is None:
-            try:
-                if self._shipped is not None:
-                    self._shipped_model = self._shipped()
-                else:
-                    from .shipped import shipped_model
-
-                    self._shipped_model = shipped_model(self.router)
-            except Exception as exc:  # noqa: BLE001 - e.g. scikit-learn missing: the rules alone
-                log.error("no shipped routing model (%s: %s); routing by the rules alone", type(exc).__name__, exc)
-                self._shipped = lambda: None
+        if self._shipped_model is None and not self._no_shipped:
+            if self.background:
+                model = self._cached_shipped()
+                if model is None:
+                    self.warm()
+                    return None  # the rules alone until the background training is done
+                self._shipped_model = model
+                return model
+            self._shipped_model = self._load_shipped()
         return self._shipped_model
+
+    def warm(self) -> threading.Thread | None:
+        """Load (or train, once) the shipped model in a background thread; from now on this source never
+        waits for it: classifications use the rules alone until it is ready (a few seconds from the disk
+        cache, 10-30 s when it must train). Returns the thread (None when it is already loaded)."""
+        self.background = True
+        with self._warm_lock:
+            if self._shipped_model is not None or self._no_shipped:
+                return None
+            if self._warming is None or not self._warming.is_alive():
+                self._warming = threading.Thread(target=self._warm, name="routing-model-warm", daemon=True)
+                self._warming.start()
+            return self._warming
+
+    def _warm(self) -> None:
+        model = self._load_shipped()
+        if model is None:
+            self._no_shipped = True
+            return
+        self._shipped_model = model
+        self._checked_at = float("-inf")  # the next classification picks it up
+        log.info("shipped routing model ready")
+
+    def _cached_shipped(self) -> RoutingModel | None:
+        if self._shipped is not None:
+            return None  # an injected source: only through warm()
+        try:
+            from .shipped import cache_key, cached_model
+
+            if self._shipped_key is None:
+                self._shipped_key = cache_key(self.router)
+            return cached_model(self.router, key=self._shipped_key)
+        except Exception as exc:  # noqa: BLE001 - e.g. scikit-learn missing: the rules alone
+            log.error("no shipped routing model (%s: %s); routing by the rules alone", type(exc).__name__, exc)
+            self._shipped = lambda: None
+            return None
+
+    def _load_shipped(self) -> RoutingModel | None:
+        try:
+            if self._shipped is not None:
+                return self._shipped()
+            from .shipped import shipped_model
+
+            return shipped_model(self.router, key=self._shipped_key)
+        except Exception as exc:  # noqa: BLE001 - e.g. scikit-learn missing: the rules alone
+            log.error("no shipped routing model (%s: %s); routing by the rules alone", type(exc).__name__, exc)
+            self._shipped = lambda: None
+            return None
 
     def _active_version(self) -> int | None:
         if self.sessions is None:

@@ -131,7 +131,8 @@ def _print_training(trained, city_rows) -> None:
     new = s.get("heldout_new_rows") or {}
     if new:
         typer.echo(f"held out (this file, {new['n']} rows, 5-fold): accuracy {new['category_accuracy']:.1%}, "
-                   f"macro-F1 {new['category_macro_f1']:.3f}, kind {new['kind_accuracy']:.1%}")
+                   f"macro-F1 {new['category_macro_f1']:.3f}"
+                   + (f", kind {new['kind_accuracy']:.1%}" if new.get("kind_accuracy") is not None else ""))
     h = s["heldout"]
     typer.echo(f"held out (all {h['n']} rows, 5-fold): accuracy {h['category_accuracy']:.1%}, "
                f"macro-F1 {h['category_macro_f1']:.3f}")

@@ -83,3 +83,25 @@ def bring_to(queue, workflow, status: Status, **incoming_kwargs):
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+def without_outlines(body: str) -> str:
+    """A callback answer without the kelurahan outlines' coordinates: public geometry from data/geo whose digits
+    can spell a phone fragment ("-6.20812") or a report's rounded coordinate. Everything else (hover texts,
+    report points, other figures) stays, so the privacy tests still read it."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("fill") == "toself" or node.get("meta") == "kelurahan-outlines":
+                node = {k: v for k, v in node.items() if k not in ("x", "y")}
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+    return json.dumps(walk(data), ensure_ascii=False)

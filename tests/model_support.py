@@ -41,3 +41,33 @@ def small_model(small_router):
     model = shipped_model(small_router)
     assert model is not None
     return model
+
+
+@pytest.fixture(scope="session")
+def two_problem_data(tmp_path_factory) -> Path:
+    """A copy of data/ whose corpus is the small one plus two of the shipped voices, which carry
+    secondary_categories labels (what the "also names this problem" classifier learns from)."""
+    root = tmp_path_factory.mktemp("two-problem-data") / "data"
+    shutil.copytree(DATA_DIR, root, ignore=shutil.ignore_patterns("*.db", "*.db-*", "attachments", "corpus"))
+    corpus = root / "routing" / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "small.jsonl").write_text("\n".join(small_corpus_lines()) + "\n", encoding="utf-8")
+    for name in ("w2_whatsapp.jsonl", "w6_kinds.jsonl"):
+        shutil.copy(DATA_DIR / "routing" / "corpus" / name, corpus / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def two_problem_router(two_problem_data):
+    from routing.engine import Router
+
+    return Router.load(two_problem_data)
+
+
+@pytest.fixture(scope="session")
+def two_problem_model(two_problem_router):
+    from routing.shipped import shipped_model
+
+    model = shipped_model(two_problem_router)
+    assert model is not None and model.secondary is not None
+    return model

@@ -79,7 +79,8 @@ def test_public_map_shades_kelurahan_with_counts_only(browser, live):
         assert len(fills) == 104 and outline["lines"] >= 104
         points = [t for t in traces if t["name"] in ("P1", "P2", "P3", "P4")]
         assert points and all(t["x"] == 0 for t in points), "a report's point reached /public"
-        # hover over the middle of Cikokol: its name, kecamatan and count
+        # hover over the middle of Cikokol: its name, kecamatan and count (the map sits below the fold)
+        page.locator("#public-map").scroll_into_view_if_needed()
         box = page.evaluate("""() => {
             const gd = document.querySelector('#public-map .js-plotly-plot');
             const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();

@@ -17,6 +17,7 @@ from domain import tracking
 from domain.actors import Actor
 from domain.models import Attachment
 from tests.browser_support import Page, _submit, settled
+from tests.helpers import without_outlines
 
 NAME, PHONE, EMAIL = "Sutrisno Wibowo", "+6281298765432", "sutrisno.track@example.org"
 TEXT = "Saya Sutrisno Wibowo (0812-9876-5432, sutrisno.track@example.org): sampah numpuk di TPS Gang Kelinci"
@@ -258,7 +259,8 @@ def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):
 
 def _assert_nothing_personal(html: str, responses: list[str]) -> None:
     assert responses, "no callback response was read"
-    texts = [html] + responses
+    # an SVG path's numbers are pixels and the outlines' numbers are public geometry: both can spell "0812"
+    texts = [re.sub(r'\sd="[^"]*"', "", html)] + [without_outlines(r) for r in responses]
     for text in texts:
         for secret in SECRETS:
             # digits count as the phone's only when they stand apart (not inside a map coordinate: -6.20812)
