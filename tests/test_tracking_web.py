@@ -263,9 +263,7 @@ def _assert_nothing_personal(html: str, responses: list[str]) -> None:
     texts = [re.sub(r'\sd="[^"]*"', "", html)] + [without_outlines(r) for r in responses]
     for text in texts:
         for secret in SECRETS:
-            # digits count as the phone's only when they stand apart (not inside a map coordinate: -6.20812)
-            found = re.search(rf"(?<![\d.]){secret}(?!\d)" if secret.isdigit() else re.escape(secret), text, re.I)
-            at = found.start() if found else -1
+            at = text.lower().find(secret.lower())
             assert at < 0, (secret, text[max(0, at - 300):at + 100])
         found = re.search(r"(?<![\w.=/-])\+?62\d{8,}", text)  # a phone; not digits inside asset URLs or ids
         assert not found, text[max(0, found.start() - 200):found.end() + 50]
