@@ -41,7 +41,7 @@ MILESTONES = {
 }
 ANSWER_EVERY_REPORTER = {"resolve"}  # merged duplicates' citizens hear of the incident's resolution
 SILENT_REJECTIONS = {"spam", "prank"}  # no answer to spam and pranks
-NO_RECEIPT_CHANNELS = {"call112"}
+NO_RECEIPT_CHANNELS = {"call112"}  # the caller is on the line with a call-taker
 JUST_WROTE = {"received", "merge"}  # answers to a message that just came in: inside WhatsApp's window
 
 
