@@ -18,6 +18,7 @@ def create_dash(services):
 
     from dashboard import access_log, auth, headers, limits, media, tracking_web
     from domain import session_key
+    from ingest import json_input
 
     key = session_key.load(services.settings)  # NoSessionKey: never a built-in key
     context.set_services(services)
@@ -28,6 +29,7 @@ def create_dash(services):
     server.config["SECRET_KEY"] = key
     access_log.install()
     limits.install(server, services.settings)
+    json_input.install(server)  # request.get_json(): deep nesting is a 400, never a RecursionError
     auth.install(server)
     media.install(server)
     app = dash.Dash(

@@ -2,7 +2,8 @@
 
 The kiosk token (`?kiosk=`), API keys (`?api_key=`), a citizen's tracking code (`?kode=`), Meta's
 `hub.verify_token` and any `token`,
-`key`, `password` or `signature` parameter are replaced by `[redacted]` in the request lines that
+`key`, `password` or `signature` parameter are replaced by `[redacted]`, in any case and however
+percent-encoded (`api%5Fkey=`, `%6Biosk=`, `kiosk%3D` inside an encoded `next=` URL), in the request lines that
 `serve` (waitress, which writes no access log of its own: `AccessLog` below writes one line per request
 to the `tlr.access` logger), Werkzeug and gunicorn (`--access-logfile`, whose atoms `r`, `U`, `q`, `f`
 hold the URL and the referer) write. `install()` attaches the filter to their loggers.
@@ -12,15 +13,41 @@ from __future__ import annotations
 import logging
 import re
 import time
+from urllib.parse import unquote
 
-SECRET_PARAMS = re.compile(
-    r"(?i)((?:^|[?&;]|%3F|%26)(?:kiosk|kode|api_?key|apikey|access_token|token|key|password|passwd|secret|signature|auth"
-    r"|hub\.verify_token)(?:=|%3D))[^&;\s\"']*")
+SECRET_NAMES = re.compile(r"(?:kiosk|kode|api[_-]?key|apikey|access[_-]?token|token|key|password|passwd|secret"
+                          r"|signature|auth|hub\.verify_token)")
+_ENC = r"%(?:25)*"  # a percent sign, itself encoded any number of times (a URL inside a URL inside a URL)
+# one parameter: after the start, ?, & or ; (or one of them percent-encoded), a name (its characters
+# perhaps percent-encoded: api%5Fkey, %6Biosk), = (or %3D), and the value up to the next delimiter (in a
+# value that is itself a URL, `next=%2Fwall%3Fkiosk%3D...`, also up to the next encoded one)
+_NAME_CHAR = r"[\w.\-]|%(?:25)*+(?!3F|26|3B|3D|2F|23)[0-9a-f]{2}"  # an encoded delimiter ends the name
+_PARAM = (rf"(?i)((?:^|[?&;\s\"']|{_ENC}(?:3F|26|3B)))((?:{_NAME_CHAR})+)(=|{_ENC}3D)"
+          r"((?:{stop}[^&;\s\"'])*)")
+PARAMETER = re.compile(_PARAM.replace("{stop}", ""))
+NESTED_PARAMETER = re.compile(_PARAM.replace("{stop}", rf"(?!{_ENC}(?:26|3B))"))
 LOGGERS = ("tlr.access", "werkzeug", "gunicorn.access", "gunicorn.error")
 
 
+def _name(raw: str) -> str:
+    """A parameter name as the application reads it: percent-decoded (repeatedly), lower case."""
+    for _ in range(5):
+        decoded = unquote(raw)
+        if decoded == raw:
+            break
+        raw = decoded
+    return raw.lower()
+
+
+def _redact_parameter(match: re.Match) -> str:
+    delimiter, name, equals, value = match.groups()
+    if SECRET_NAMES.fullmatch(_name(name)):
+        return delimiter + name + equals + "[redacted]"
+    return delimiter + name + equals + NESTED_PARAMETER.sub(_redact_parameter, value)  # a URL in the value
+
+
 def redact(text: str) -> str:
-    return SECRET_PARAMS.sub(r"\1[redacted]", text)
+    return PARAMETER.sub(_redact_parameter, text)
 
 
 class RedactSecrets(logging.Filter):

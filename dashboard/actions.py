@@ -15,7 +15,7 @@ from domain import scope
 from domain.actors import Actor
 from domain.events import record
 from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
-from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError, ticket_of
+from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError, report_not_found, ticket_of
 from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, Report, SlaBreach
 from ingest.base import reply_route_of
 from ingest.media import image_type, store_bytes
@@ -36,7 +36,7 @@ EVIDENCE_STAGES = ("before", "after")
 def _find(s, ticket: str) -> Report:
     report = s.scalar(select(Report).where(Report.ticket == ticket_of(ticket)))
     if report is None:
-        raise NotFound(f"no report with ticket {ticket!r}")
+        raise report_not_found(ticket)
     return report
 
 

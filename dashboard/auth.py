@@ -10,7 +10,6 @@ link is not security. The role table `PAGE_ROLES` is the one place to read who m
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from wtforms.validators import ValidationError as CsrfInvalid
 
 from dashboard import context, kiosk, limits
+from ingest import json_input
 from domain.actors import Actor
 from domain.lifecycle import ValidationError
 from domain.users import UserService
@@ -302,7 +302,7 @@ def _login_page(error: str | None, status: int, target: str = "") -> Response:
 def _only_timers() -> bool:
     """A callback request fired only by timers (dcc.Interval) is not the user being active."""
     try:
-        body = json.loads(request.get_data(cache=True) or b"{}")
+        body = json_input.loads(request.get_data(cache=True) or b"{}")
     except ValueError:
         return False
     changed = body.get("changedPropIds") or []

@@ -8,7 +8,7 @@ from dashboard.context import services
 from dashboard.media import url as media_url
 from dashboard.masking import contact, mask_text, may_see_contacts
 from domain.clock import WIB
-from domain.lifecycle import OPEN_STATUSES, NotFound, ticket_of
+from domain.lifecycle import OPEN_STATUSES, NotFound, report_not_found, ticket_of
 from domain.models import (Attachment, CitizenIdentity, Event, ExtensionRequest, Message, OutboxMessage, Report,
                            SlaBreach, SlaClock)
 from domain.scope import held_by, holds
@@ -51,7 +51,7 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
     with services().reads() as s:
         report = s.scalar(select(Report).where(Report.ticket == ticket_of(ticket)))
         if report is None or (agency is not None and (report.agency_code != agency or not holds(s, report.id, agency))):
-            raise NotFound(f"no report with ticket {ticket!r}")
+            raise report_not_found(ticket)
         identities = []
         history = []
         if report.citizen_id is not None:

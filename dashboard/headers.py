@@ -8,6 +8,11 @@ time (their contents vary, so no hash can name them); images, fonts and connecti
 server (images also `data:`/`blob:`, which Plotly's PNG export draws with); no plugins, no framing, forms post only here. With
 MAP_TILE_URL the tile server's origin is allowed for images and connections (and `blob:` workers
 for the map library).
+
+Every answer to a signed-in visitor (any role, the kiosk included) and every answer of the API and
+Open311 routes, or to a request that carries a credential (an API key, an Authorization header), is
+`Cache-Control: no-store`: no browser, proxy or shared-computer cache keeps a page or a callback with
+citizens' data. Static assets (the same for everyone) stay cacheable.
 """
 from __future__ import annotations
 
@@ -15,6 +20,16 @@ import os
 from urllib.parse import urlparse
 
 HSTS = "max-age=31536000; includeSubDomains"
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
+PRIVATE_PREFIXES = ("/api/", "/open311/")  # answers for a client's key
+CREDENTIAL_HEADERS = ("Authorization", "X-API-Key")
+
+
+def private(path: str, authenticated: bool, headers) -> bool:
+    """Whether the answer to this request is private to its asker, so never to be stored."""
+    if path.startswith(STATIC_PREFIXES):
+        return False
+    return authenticated or path.startswith(PRIVATE_PREFIXES) or any(h in headers for h in CREDENTIAL_HEADERS)
 
 
 def policy(script_hashes: list[str], tile_url: str = "") -> str:
@@ -52,7 +67,12 @@ def install(server, dash_app, *, https: bool) -> None:
 
     @server.after_request
     def _security_headers(response):
+        from flask import request
+        from flask_login import current_user
+
         headers = response.headers
+        if private(request.path, bool(current_user and current_user.is_authenticated), request.headers):
+            headers["Cache-Control"] = "no-store"
         headers.setdefault("Content-Security-Policy", csp())
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")

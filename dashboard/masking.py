@@ -8,7 +8,9 @@ How phone numbers are found: the text is copied character for character (so posi
 full-width and other Unicode digits made ASCII, look-alike letters inside number runs made digits
 (O o -> 0, l I | -> 1), and separators (/ _ . - ~ * : and the like) made spaces.
 `phonenumbers.PhoneNumberMatcher` finds the numbers of the ID region in that copy, and a second look
-catches numbers written without their leading 0 or +. A number found mostly within a date, a time, a
+catches what it misses in each run of digit groups: numbers written without their leading 0 or +,
+several numbers written one after another ("0812 3456 7890 / 0813 1111 2222"), and numbers spelled
+out in words, whole or in part ("nol delapan satu dua 3456 7890"). A number found mostly within a date, a time, a
 money amount or an RT/RW number (fewer than six digits outside them) is not a phone.
 
 E-mail addresses are found in their obfuscated forms too ("budi [at] example [dot] com",
@@ -52,7 +54,8 @@ PROTECTED = [re.compile(p, re.IGNORECASE) for p in (
 THOUSANDS = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?(?![.\d])")
 
 _AT = r"(?:\s*(?:@|[\[\(\{<]\s*(?:at|et|@)\s*[\]\)\}>])\s*|\s+(?:at|et)\s+)"
-_DOT = r"(?:\s*(?:\.|[\[\(\{<]\s*(?:dot|titik|\.)\s*[\]\)\}>])\s*|\s+(?:dot|titik)\s+)"
+_DOT = (r"(?:\s*(?:\.|[\[\(\{<]\s*(?:dot|titik|\.)\s*[\]\)\}>])\s*|\s+(?:dot|titik)\s+"
+        r"|,(?=(?:com|net|org|id|co)\b))")  # "budi@gmail,com": a comma typed for the dot before a domain
 EMAIL_ADDRESS = re.compile(rf"(?<![\w.+\-])[\w.+\-]{{1,64}}{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*{_DOT}[a-z]{{2,24}}(?![\w])",
                            re.IGNORECASE)
 
@@ -67,7 +70,14 @@ _NAME_WORD = r"[A-Z][^\W\d_]+(?:['\-][^\W\d_]+)*(?![\w])"
 HONORIFIC_NAME = re.compile(rf"(?<!\w)(?:(?i:{HONORIFICS})\.?\s+)+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})")
 # NIK (the 16-digit national identity number), written whole or in groups
 NIK_RUN = re.compile(r"(?<!\d)(?<!\d )(?:\d{16}|\d{4} \d{4} \d{4} \d{4}|\d{6} \d{6} \d{4})(?![\d])(?! \d)")
-NUMBER_RUN = re.compile(r"(?<![\d])\d[\d ]{7,}\d(?![\d])")
+# digits spelled out (Indonesian and English), read as digits inside a run of digit groups
+DIGIT_WORDS = {w: str(d) for d, words in enumerate((
+    ("nol", "kosong", "zero", "oh"), ("satu", "one", "se"), ("dua", "two"), ("tiga", "three"), ("empat", "four"),
+    ("lima", "five"), ("enam", "six"), ("tujuh", "seven"), ("delapan", "eight"), ("sembilan", "nine"))) for w in words}
+_WORD = "|".join(sorted(DIGIT_WORDS, key=len, reverse=True))
+DIGIT_TOKEN = re.compile(rf"\d+|(?<![^\W\d_])(?i:{_WORD})(?![^\W\d_])")
+# a run of digit groups and digit words, separated by spaces (the working copy made separators spaces)
+DIGIT_RUN = re.compile(rf"(?:{DIGIT_TOKEN.pattern})(?:[ ,()+]*(?:{DIGIT_TOKEN.pattern}))*")
 
 
 def mask_text(text: str | None, names: tuple[str, ...] = ()) -> str:
@@ -85,10 +95,12 @@ def mask_text(text: str | None, names: tuple[str, ...] = ()) -> str:
     def beyond_guarded(start: int, end: int) -> bool:
         """A number that is mostly a date, time, amount or RT/RW ("Rp 1.365.200.000 3 hari") is not a
         phone; one with six digits or more outside them ("081 10.00 0000") is."""
-        return sum(working[i].isdigit() and not guarded[i] for i in range(start, end)) >= 6
+        spelled = sum(1 for m in DIGIT_TOKEN.finditer(working, start, end) if not m.group().isdigit())
+        return sum(working[i].isdigit() and not guarded[i] for i in range(start, end)) + spelled >= 6
 
     spans += [(m.start(), m.end(), NIK) for m in NIK_RUN.finditer(working) if beyond_guarded(m.start(), m.end())]
-    spans += [(start, end, PHONE) for start, end in _phones(working) + _phones(loose) if beyond_guarded(start, end)]
+    spans += [(start, end, PHONE) for start, end in _phones(working, guarded) + _phones(loose, guarded)
+              if beyond_guarded(start, end)]
     spans += _names(folded, names)
     return _replace(text, spans)
 
@@ -148,17 +160,71 @@ def _working_copy(folded: str, taken: list[tuple[int, int, str]], *, lone_lookal
     return "".join(" " if c in SEPARATORS else c for c in chars)
 
 
-def _phones(working: str) -> list[tuple[int, int]]:
+def _phones(working: str, guarded: list[bool]) -> list[tuple[int, int]]:
     found = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
         working, REGION, leniency=phonenumbers.Leniency.VALID, max_tries=200)]
-    for m in NUMBER_RUN.finditer(working):  # without its 0 or +: 812 3456 7890, 62 812 3456 7890
-        if any(s <= m.start() < e or s < m.end() <= e for s, e in found):
-            continue
-        digits = m.group().replace(" ", "")
-        if 9 <= len(digits) <= 13 and (_valid("0" + digits) if digits[0] == "8" else
-                                       digits.startswith("62") and _valid("+" + digits)):
-            found.append((m.start(), m.end()))
+    # what the matcher misses: numbers without their 0 or + (812 3456 7890, 62 812 3456 7890), numbers
+    # run together ("0812 3456 7890 / 0813 1111 2222" is one run of digit groups once "/" is a space),
+    # and numbers spelled out in words ("nol delapan satu dua ...", mixed with digits)
+    for run in DIGIT_RUN.finditer(working):
+        tokens = []
+        for m in DIGIT_TOKEN.finditer(run.group()):
+            at, digits = run.start() + m.start(), _digits_of(m.group())
+            if len(digits) > 15:  # numbers written without any gap: "081234567890081311112222"
+                tokens += [(at + k, at + k + 1, digit, 0) for k, digit in enumerate(digits)]
+            else:
+                tokens.append((at, at + len(m.group()), digits, 0 if m.group().isdigit() else 1))
+        for start, end in _numbers_in(tokens, guarded):
+            start -= working[max(0, start - 2):start].endswith(("+", "+ ")) and (2 if working[start - 1] == " " else 1)
+            if not any(s <= start < e or s < end <= e or (start <= s and e <= end) for s, e in found):
+                found.append((start, end))
     return found
+
+
+def _digits_of(token: str) -> str:
+    return token if token.isdigit() else DIGIT_WORDS[token.lower()]
+
+
+def _numbers_in(tokens: list[tuple[int, int, str, int]], guarded: list[bool]) -> list[tuple[int, int]]:
+    """Phone numbers among consecutive digit groups: from each group on, the longest run of groups whose
+    digits make a valid number of the region (with its 0 or +62 put back when it was left off). A number
+    never starts inside a date, time, amount or RT/RW number, nor ends halfway into one."""
+    found, i = [], 0
+    while i < len(tokens):
+        digits, best = "", None
+        if guarded[tokens[i][0]]:
+            i += 1
+            continue
+        words, touched = 0, False
+        for j in range(i, len(tokens)):
+            digits += tokens[j][2]
+            words += tokens[j][3]
+            if len(digits) > 15:
+                break
+            # digit words count when they are none, or at least half, of the number's groups
+            # ("nol delapan satu dua 3456 7890"; not "delapan 15112 15112")
+            end = tokens[j][1]
+            touched = touched or guarded[tokens[j][0]]
+            cuts = guarded[end - 1] and end < len(guarded) and guarded[end]  # ends halfway into a date
+            # a number written without its 0 or + is weaker evidence: never with a date's or time's digits
+            bare = digits[0] != "0"
+            if (9 <= len(digits) and not cuts and not (bare and touched)
+                    and (words == 0 or 2 * words >= j - i + 1) and _phone_digits(digits)):
+                best = j
+        if best is None:
+            i += 1
+            continue
+        found.append((tokens[i][0], tokens[best][1]))
+        i = best + 1
+    return found
+
+
+def _phone_digits(digits: str) -> bool:
+    if digits[0] == "8":
+        return _valid("0" + digits)
+    if digits.startswith("62"):
+        return _valid("+" + digits)
+    return digits[0] == "0" and _valid(digits)
 
 
 def _valid(number: str) -> bool:

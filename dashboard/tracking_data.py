@@ -3,12 +3,14 @@
 `project(session, ticket, code)` is the one projection of a report for the tracking page: it builds a
 `TrackingView` of public fields only (ticket, category, agency, status, the resolve deadline, the public
 timeline, the agency's resolution note through the contact masker, the agency's evidence photos by
-their public reference, whether it may be rated). No Report object, no citizen, no citizen text or
+their public reference (only of a report a public surface may show, domain/publicity.py), whether it
+may be rated). No Report object, no citizen, no citizen text or
 media, no other report leaves this module. A wrong or missing code and an unknown ticket give the same
 answer: None.
 
 `before_after(...)` lists recently resolved reports' agency evidence for /public (category, kelurahan,
-resolution date, photo references), nothing else.
+resolution date, photo references), nothing else, and `photo_file` serves a photo by its reference:
+both only of public reports (a public category, never an emergency or a 112 call).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from domain import ratings, tracking
 from domain.actors import Actor
 from domain.lifecycle import NotFound, Role, Status
 from domain.models import Agency, Area, Attachment, Category, Citizen, Event, Report, SlaClock
+from domain.publicity import PUBLIC_REPORT, public_report
 
 TICKET = re.compile(r"^[A-Z]{2,5}-\d{4}-\d{1,9}$")
 # The six steps a citizen follows, in order, and the recorded changes that reach each.
@@ -106,7 +109,7 @@ def _view(session: Session, report: Report) -> TrackingView:
         select(Attachment.evidence_stage, Attachment.public_ref, Attachment.created_at)
         .where(Attachment.report_id == report.id, Attachment.evidence_stage.is_not(None),
                Attachment.public_ref.is_not(None))
-        .order_by(Attachment.created_at, Attachment.id)))
+        .order_by(Attachment.created_at, Attachment.id))) if public_report(session, report.id) else ()
     return TrackingView(
         ticket=report.ticket, status=report.status, category=report.category_code,
         category_label=(category.label_id, category.label_en) if category else None,
@@ -157,7 +160,8 @@ def before_after(session: Session, now: datetime, *, days: int = 30, limit: int 
     """The most recently resolved reports (within `days`) that have agency evidence: where and what, when
     it was resolved, and the photos' public references. No ticket, no text, no note, no citizen."""
     recent = (select(Report.id).join(Attachment, Attachment.report_id == Report.id)
-              .where(Report.resolved_at >= now - timedelta(days=days),
+              .join(Category, Category.code == Report.category_code)
+              .where(PUBLIC_REPORT, Report.resolved_at >= now - timedelta(days=days),
                      Report.status.in_((Status.RESOLVED.value, Status.CLOSED.value)),
                      Attachment.evidence_stage.is_not(None), Attachment.public_ref.is_not(None))
               .group_by(Report.id).order_by(func.max(Report.resolved_at).desc(), Report.id.desc()).limit(limit))
@@ -189,6 +193,8 @@ def photo_file(session: Session, ref) -> tuple[str, str, str] | None:
     if not isinstance(ref, str) or not 8 <= len(ref) <= 64:
         return None
     row = session.execute(select(Attachment.path, Attachment.content_type, Attachment.filename)
-                          .where(Attachment.public_ref == ref, Attachment.evidence_stage.in_(("before", "after")))
-                          ).first()
+                          .join(Report, Report.id == Attachment.report_id)
+                          .join(Category, Category.code == Report.category_code)
+                          .where(Attachment.public_ref == ref, Attachment.evidence_stage.in_(("before", "after")),
+                                 PUBLIC_REPORT)).first()
     return None if row is None or not row.path else (row.path, row.content_type, row.filename)

@@ -7,17 +7,20 @@ public photo route.
   a client cannot enumerate tickets or codes. Answers are never cached (the URL holds the code).
 - `GET /foto/<ref>` serves one agency evidence photo by its unguessable public reference
   (attachments.public_ref): only evidence ("before"/"after") has one, never a citizen's media, and the
-  media id is never the name. The tracking page shows the references of its own report only (after the
-  code matched), /public those of recently resolved reports.
+  media id is never the name. It is a copy without metadata (dashboard/photos.py: no EXIF GPS position,
+  no text chunks), encoded again from the pixels. The tracking page shows the references of its own
+  report only (after the code matched), /public those of recently resolved reports.
 """
 from __future__ import annotations
 
+import io
 import os
 
 from flask import Response, abort, current_app, request, send_file
 
 from dashboard import limits
 from dashboard.context import services
+from dashboard.photos import NotAPhoto, public_copy
 from ingest.media import stored_file
 
 SCOPE = "tracking"
@@ -86,6 +89,11 @@ def install(server, dash_app) -> None:
         path = stored_file(services().settings.attachments_dir, path_text)
         if path is None or content_type not in INLINE_TYPES:
             abort(404)
-        response = send_file(path, mimetype=content_type, download_name=filename, max_age=3600)
+        try:  # the pixels only: no EXIF (GPS), no text chunks (dashboard/photos.py)
+            body = public_copy(path, content_type)
+        except NotAPhoto:
+            abort(404)
+        response = send_file(io.BytesIO(body), mimetype=content_type, download_name=filename, max_age=3600,
+                             etag=False)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response

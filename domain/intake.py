@@ -121,6 +121,8 @@ class IncomingReport:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValidationError("payload", f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:  # the decoder recurses per level: 100,000 nested arrays
+            raise ValidationError("payload", "JSON nested too deeply") from None
         report = cls.from_dict(data, max_bytes=max_bytes)
         if text_raw is not None:
             report = _replace(report, text_raw=text_raw)

@@ -42,6 +42,13 @@ def ticket_of(value) -> str:
     return ticket
 
 
+def report_not_found(value) -> NotFound:
+    """The one answer for a ticket that names no report, and for a report the asker may not see (another
+    agency's, one not forwarded yet): the same class and the same words, so nobody learns it exists."""
+    ticket = value.strip().upper() if isinstance(value, str) else ""
+    return NotFound(f"no report with ticket {(ticket if TICKET_SHAPE.fullmatch(ticket) else str(value)[:40])!r}")
+
+
 class TransitionError(DomainError):
     pass
 

@@ -18,7 +18,7 @@ from domain.citizens import pairs_in, resolve_citizens
 from domain.clock import WIB, Clock, isoformat, utcnow
 from domain.events import record
 from domain.intake import IncomingReport
-from domain.lifecycle import FINAL_STATUSES, OPEN_STATUSES, Kind, NotFound, Role, Status, ValidationError, ticket_of
+from domain.lifecycle import FINAL_STATUSES, OPEN_STATUSES, Kind, Role, Status, ValidationError, report_not_found, ticket_of
 from domain.models import Agency, Attachment, Category, Citizen, Event, Report, SlaClock, TicketCounter
 from domain.sla import SlaBook
 
@@ -276,7 +276,7 @@ class QueueService:
                          selectinload(Report.citizen).selectinload(Citizen.identities))
             )
             if report is None:
-                raise NotFound(f"no report with ticket {ticket!r}")
+                raise report_not_found(ticket)
             return report
 
     def list_reports(
@@ -372,7 +372,7 @@ class QueueService:
         with self.sessions.begin() as s:
             report = s.scalar(select(Report).where(Report.ticket == ticket))
             if report is None:
-                raise NotFound(f"no report with ticket {ticket!r}")
+                raise report_not_found(ticket)
             if report.claimed_by == operator.name:
                 report.claimed_by = report.claimed_until = None
                 record(s, report, operator, "released", at=self.clock())

@@ -13,7 +13,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from domain.actors import Actor
-from domain.lifecycle import Role, TransitionError
+from domain.lifecycle import Role, report_not_found
 from domain.models import Assignment, Report
 
 
@@ -28,11 +28,11 @@ def holds(session: Session, report_id: int, agency_code: str | None) -> bool:
 
 
 def check_officer(session: Session, report: Report, actor: Actor) -> None:
-    """Raise TransitionError when an agency officer's agency does not hold the report (every other role
-    passes: the lifecycle table decides what they may do). Checked inside the caller's transaction."""
+    """Raise NotFound, exactly as for a ticket that names no report (domain.lifecycle.report_not_found),
+    when an agency officer's agency does not hold the report: an officer cannot learn that a ticket
+    exists outside their scope, nor whose it is. Every other role passes (the lifecycle table decides
+    what they may do). Checked inside the caller's transaction."""
     if actor.role != Role.AGENCY_OFFICER:
         return
-    if report.agency_code != actor.agency_code:
-        raise TransitionError(f"report {report.ticket} belongs to {report.agency_code}, not {actor.agency_code}")
-    if not holds(session, report.id, actor.agency_code):
-        raise TransitionError(f"report {report.ticket} is not forwarded to {actor.agency_code}")
+    if report.agency_code != actor.agency_code or not holds(session, report.id, actor.agency_code):
+        raise report_not_found(report.ticket)

@@ -26,10 +26,11 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 LOCK_AFTER = 5  # failed logins of one account from one address
-UNFAMILIAR_LOCK_AFTER = 20  # failed logins of one account from addresses it never logged in from, together
+ACCOUNT_SLOW_AFTER = 20  # failed logins of one account from addresses it never logged in from, together
 LOCK_FOR = timedelta(minutes=15)
 FAMILIAR_FOR = timedelta(days=90)  # an address the account logged in from stays familiar this long
-UNFAMILIAR = "*"  # LoginThrottle.source of the row counting unfamiliar addresses together
+UNFAMILIAR = "*"  # LoginThrottle.source of the row counting unfamiliar addresses together (its
+# locked_until: until when the account is slowed, never locked)
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown name close to a wrong password's.
@@ -158,8 +159,12 @@ class UserService:
 
         Failures are counted per account and address: LOCK_AFTER in a row from one address lock the
         account for that address only (LOCK_FOR), so an attacker elsewhere cannot lock a real operator
-        out. Failures from addresses the account never logged in from (in FAMILIAR_FOR) also count
-        together: UNFAMILIAR_LOCK_AFTER lock out every such address, while familiar ones still log in.
+        out (the web tier also throttles each address across accounts, dashboard/auth.py). Failures
+        from addresses the account never logged in from (in FAMILIAR_FOR) also count together, and
+        that account-wide count only slows, never locks: past ACCOUNT_SLOW_AFTER, for LOCK_FOR, an
+        unfamiliar address that has already failed on the account may not try again (one guess per
+        address instead of LOCK_AFTER), while an address that has not failed is always heard: the
+        right password from it logs in.
         Raises ValidationError for malformed input (nothing is written then)."""
         username, password = check_login_input(username, password)
         source = (source or "-")[:64]
@@ -174,18 +179,21 @@ class UserService:
             pair = self._throttle(s, username, source, now)
             familiar = pair.last_success_at is not None and pair.last_success_at > now - FAMILIAR_FOR
             strangers = None if familiar else self._throttle(s, username, UNFAMILIAR, now)
-            locks = [r.locked_until for r in (pair, strangers) if r is not None and r.locked_until is not None]
-            if any(until > now for until in locks):
+            if pair.locked_until is not None and pair.locked_until > now:
                 self._event(s, "login_failed", username, user.role, after=details, reason="locked")
+                return None
+            slowed = strangers is not None and strangers.locked_until is not None and strangers.locked_until > now
+            if slowed and _failed_lately(pair, now):  # slowed: this address had its guess
+                self._event(s, "login_failed", username, user.role, after=details, reason="slowed")
                 return None
             ok = _verify(user.password_hash, password)
             if not (ok and user.active):
                 reason = "disabled" if ok else "bad password"
                 if not ok:
-                    for row, limit, key in ((pair, LOCK_AFTER, "locked_until"),
-                                            (strangers, UNFAMILIAR_LOCK_AFTER, "locked_unfamiliar_until")):
-                        if row is not None and _count_failure(row, limit, now):
-                            details[key] = row.locked_until.isoformat()
+                    if _count_failure(pair, LOCK_AFTER, now):
+                        details["locked_until"] = pair.locked_until.isoformat()
+                    if strangers is not None and not slowed and _count_failure(strangers, ACCOUNT_SLOW_AFTER, now):
+                        details["slowed_until"] = strangers.locked_until.isoformat()
                 self._event(s, "login_failed", username, user.role, after=details, reason=reason)
                 return None
             pair.failures, pair.first_failure_at, pair.locked_until, pair.last_success_at = 0, None, None, now
@@ -243,6 +251,11 @@ def _verify(hash_: str, password: str) -> bool:
         return _hasher.verify(hash_, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def _failed_lately(row: LoginThrottle, now: datetime) -> bool:
+    """Whether this account and address had a failure within LOCK_FOR."""
+    return bool(row.failures) and row.first_failure_at is not None and row.first_failure_at > now - LOCK_FOR
 
 
 def _count_failure(row: LoginThrottle, limit: int, now: datetime) -> bool:

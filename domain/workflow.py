@@ -17,9 +17,9 @@ from domain.lifecycle import (
     REOPEN_WINDOW,
     WAIT_LIMIT,
     Action,
-    NotFound,
     RejectReason,
     Role,
+    report_not_found,
     Status,
     TransitionError,
     ValidationError,
@@ -84,7 +84,7 @@ class Workflow:
             .options(selectinload(Report.clocks)).with_for_update()
         )
         if report is None:
-            raise NotFound(f"no report with ticket {ticket!r}")
+            raise report_not_found(ticket)
         return report
 
     @staticmethod
@@ -184,7 +184,7 @@ class Workflow:
         def apply(s, report, now):
             target = s.scalar(select(Report).where(Report.ticket == ticket_of(into_ticket)))
             if target is None:
-                raise NotFound(f"no report with ticket {into_ticket!r}")
+                raise report_not_found(into_ticket)
             if target.id == report.id:
                 raise TransitionError("a report cannot be merged into itself")
             if target.status == Status.MERGED.value:

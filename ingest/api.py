@@ -17,7 +17,6 @@ Everything is validated before a photo is written to disk; nothing is stored for
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from sqlalchemy import and_
@@ -27,6 +26,7 @@ from domain.intake import IncomingReport
 from domain.lifecycle import DomainError, ValidationError
 from domain.models import Report
 from domain.views import report_to_dict
+from ingest import json_input
 from ingest.base import reply_route
 from ingest.inbox import Outcome
 from ingest.media import image_type, store_bytes, stored_name
@@ -100,13 +100,14 @@ class AppApi:
             return exc.status, {"error": "unauthorized" if exc.status == 401 else "invalid", "message": str(exc)}
         try:
             if request.mimetype == "multipart/form-data":
-                data = json.loads(request.form.get("report") or "{}")
+                data = json_input.loads(request.form.get("report") or "{}")
                 photos = request.files.getlist("photo")
             else:
-                data = json.loads(request.get_data(cache=False) or b"")
+                data = json_input.loads(request.get_data(cache=False) or b"")
                 photos = []
-        except (ValueError, TypeError, UnicodeDecodeError):
-            return 400, {"error": "invalid", "field": "body", "message": "body is not valid JSON (UTF-8)"}
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            message = str(exc) if isinstance(exc, json_input.TooDeep) else "body is not valid JSON (UTF-8)"
+            return 400, {"error": "invalid", "field": "body", "message": message}
         if not isinstance(data, dict):
             return 400, {"error": "invalid", "field": "body", "message": "must be a JSON object"}
         try:

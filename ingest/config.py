@@ -68,6 +68,8 @@ class ChannelConfig:
     call112_ring_seconds: int = 25
     # Email
     imap_host: str = ""
+    # the authserv-ids whose Authentication-Results headers are trusted (ingest/mail_auth.py)
+    email_authserv_ids: tuple = ()
     imap_port: int = 993
     imap_ssl: bool = True
     imap_user: str = ""
@@ -130,6 +132,7 @@ class ChannelConfig:
             email_from=_env("EMAIL_FROM", "Tangerang Live Room <laporan@tangerangkota.go.id>"),
             email_max_message_bytes=_int("EMAIL_MAX_MESSAGE_BYTES", 25_000_000),
             email_max_attachment_bytes=_int("EMAIL_MAX_ATTACHMENT_BYTES", 10_000_000),
+            email_authserv_ids=tuple(a.strip() for a in _env("EMAIL_AUTHSERV_ID").split(",") if a.strip()),
             meta_app_secret=_env("META_APP_SECRET"),
             meta_verify_token=_env("META_VERIFY_TOKEN"),
             meta_page_access_token=_env("META_PAGE_ACCESS_TOKEN"),
@@ -154,6 +157,11 @@ class ChannelConfig:
     @property
     def imap_enabled(self) -> bool:
         return bool(self.imap_host and self.imap_user)
+
+    @property
+    def trusted_authserv_ids(self) -> tuple:
+        """Whose Authentication-Results a mail's sender is judged by: EMAIL_AUTHSERV_ID, else IMAP_HOST."""
+        return tuple(self.email_authserv_ids) or ((self.imap_host,) if self.imap_host else ())
 
     @property
     def smtp_enabled(self) -> bool:

@@ -33,6 +33,7 @@ from domain.models import Checkpoint, OutboxMessage
 from ingest.base import DeliveryError, Unusable, reply_route, set_aside
 from ingest.conversation import InboundMessage, handle
 from ingest.inbox import Outcome
+from ingest.mail_auth import authenticated
 from ingest.mail_parse import ParsedMail, parse_mail
 from ingest.mail_threads import EarlierUse, earlier_uses, find_thread
 
@@ -81,13 +82,14 @@ class EmailAdapter:
         if any(u.key == external_id for u in uses):  # an operator made it a report of its own
             external_id = parsed.content_key
         received_at = self._received_at(headers)
+        vouched = authenticated(parsed.authentication_results, parsed.sender, self.config.trusted_authserv_ids)
         msg = InboundMessage(
             channel=self.channel, external_id=external_id, identity=("email", parsed.sender),
             author=parsed.sender_name or parsed.sender, text=parsed.command_text,
             reply=reply_route("email", parsed.sender, **parsed.thread_for_reply()),
             build_report=lambda: parsed.to_report(received_at, self.channels.services.settings, external_id),
-            attachments=parsed.attachments, find_report=lambda: find_thread(inbox.sessions, parsed),
-            join_open_report=False,
+            attachments=parsed.attachments, find_report=lambda: find_thread(inbox.sessions, parsed, vouched),
+            join_open_report=False, authenticated=vouched,
         )
         return handle(self.channels, msg)
 

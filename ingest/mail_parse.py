@@ -48,6 +48,7 @@ class ParsedMail:
     content_key: str = ""  # the SHA-256 of the raw bytes
     bounced_ids: tuple[str, ...] = ()  # a delivery report: the Message-IDs it returns
     bounce_reason: str | None = None
+    authentication_results: tuple[str, ...] = ()  # the Authentication-Results values, top first
 
     @property
     def command_text(self) -> str:
@@ -272,6 +273,7 @@ def parse_mail(raw: bytes, max_attachment_bytes: int, attachments_dir: Path) -> 
         claimed_at=_claimed_at(msg), references=re.findall(r"<[^<>\s]+>", refs), attachments=tuple(attachments),
         automatic=automatic, notes=notes, content_key=content_key(raw), bounced_ids=tuple(bounced_ids),
         bounce_reason=bounce_reason,
+        authentication_results=tuple(str(v) for v in (msg.get_all("Authentication-Results") or [])),
     )
 
 

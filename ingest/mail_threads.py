@@ -65,18 +65,21 @@ def _sender_of(key: str, parsed: ParsedMail) -> str | None:
     return None
 
 
-def find_thread(sessions, parsed: ParsedMail) -> Report | None:
+def find_thread(sessions, parsed: ParsedMail, authenticated: bool = True) -> Report | None:
     """The report this mail continues: one of our Message-IDs in its references, or the sender's own
     earlier mail there, or a ticket in the subject (only the sender's own report, so nobody can write
-    into another citizen's report)."""
+    into another citizen's report). The sender's own earlier mail and the subject's ticket count only
+    for an `authenticated` sender (ingest/mail_auth.py): a forged From never joins anyone's report."""
     with sessions() as s:
         if parsed.references:
             own = [message_key(ref, parsed.sender, b"") for ref in parsed.references]
+            replied = (Message.direction == "out") & Message.external_id.in_(parsed.references)
             ours = select(Report).join(Message, Message.report_id == Report.id).where(
-                Message.channel == "email", or_(
-                    (Message.direction == "out") & Message.external_id.in_(parsed.references),
-                    (Message.direction == "in") & Message.external_id.in_(own)))
+                Message.channel == "email",
+                or_(replied, (Message.direction == "in") & Message.external_id.in_(own)) if authenticated else replied)
             report = s.scalar(ours.limit(1))
+            if report is None and not authenticated:
+                return None
             if report is None:
                 report = s.scalar(select(Report).where(Report.channel == "email",
                                                        Report.external_id.in_(own)).limit(1))
@@ -86,7 +89,7 @@ def find_thread(sessions, parsed: ParsedMail) -> Report | None:
                     if ((r.raw_payload or {}).get("provider") or {}).get("from") == parsed.sender), None)
             if report is not None:
                 return report
-        match = TICKET.search(parsed.subject.upper())
+        match = TICKET.search(parsed.subject.upper()) if authenticated else None
         if match:
             report = s.scalar(select(Report).where(Report.ticket == match.group(1)))
             if report is not None and report.citizen is not None and any(

@@ -25,6 +25,7 @@ from domain.clock import UTC, isoformat
 from domain.intake import AttachmentInfo, IncomingReport
 from domain.lifecycle import ValidationError
 from domain.models import OutboxMessage
+from ingest import json_input
 from ingest.base import DeliveryError, Unusable, http_error, reply_route, set_aside
 from ingest.conversation import InboundMessage, handle
 from ingest.inbox import Outcome
@@ -68,7 +69,7 @@ class MetaAdapter:
         inbox = self.channels.inbox
         received_at = received_at or self.channels.clock()
         try:
-            body = json.loads(raw)
+            body = json_input.loads(raw)
             if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
                 raise Unusable("not a Meta webhook payload (no entry list)")
             obj = body.get("object")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from dashboard.masking import mask_text
 from domain import tracking
 from domain.clock import to_wib
 from domain.db import transaction_state
@@ -40,8 +41,8 @@ MILESTONES = {
 }
 ANSWER_EVERY_REPORTER = {"resolve"}  # merged duplicates' citizens hear of the incident's resolution
 SILENT_REJECTIONS = {"spam", "prank"}  # no answer to spam and pranks
-NO_RECEIPT_CHANNELS = {"call112"}
-JUST_WROTE = {"received", "merge"}  # answers to a message that just came in: inside WhatsApp's window  # the caller is on the line with a call-taker
+NO_RECEIPT_CHANNELS = {"call112"}  # the caller is on the line with a call-taker
+JUST_WROTE = {"received", "merge"}  # answers to a message that just came in: inside WhatsApp's window
 
 
 class CitizenNotifier:
@@ -64,13 +65,14 @@ class CitizenNotifier:
         if event_type == "close" and (report.close_reason != "resolved" or report.satisfaction is not None):
             return  # closed unresolved, or already rated (on the tracking page): no survey question
         values = self._values(session, report, event_type, details)
-        rendered = self.templates.render(template, **values)
         sent = set()
         for target, route in self._recipients(session, report, event_type, route):
             if (route["channel"], route["to"]) in sent:
                 continue  # one citizen who reported twice is answered once
             sent.add((route["channel"], route["to"]))
-            payload = answer_payload(session, target, route, values, email_domain=self.email_domain,
+            own = values if target is report else self._values_of_duplicate(session, report, target, values)
+            rendered = self.templates.render(template, **own)
+            payload = answer_payload(session, target, route, own, email_domain=self.email_domain,
                                      just_wrote=event_type in JUST_WROTE and target is report)
             enqueue(session, channel=route["channel"], recipient=route["to"], body=rendered.body,
                     subject=rendered.subject, template=template, report=target, now=self.clock(), payload=payload)
@@ -99,7 +101,6 @@ class CitizenNotifier:
             "agency_name": self._agency_name(session, report.agency_code),
             "note": report.resolution_note or "",
             "reason_label": self.templates.reject_label(report.reject_reason),
-            "into_ticket": details.get("merged_into", ""),
             "status_label": self.templates.status_label(report.status),
             "tracking_url": tracking.url(self.public_base_url, report.ticket, report.tracking_code) or "",
         }
@@ -110,6 +111,16 @@ class CitizenNotifier:
                 select(Event.reason).where(Event.report_id == report.id, Event.type == "ask_citizen")
                 .order_by(Event.id.desc()).limit(1)) or ""
         return values
+
+    def _values_of_duplicate(self, session, report: Report, duplicate: Report, values: dict) -> dict:
+        """What the citizen of `duplicate` (a report merged into `report`) is told of `report`'s change:
+        their own ticket and tracking link, and the officer's note with every contact and name masked
+        (the note was written to the incident report's citizen). Nothing of the other report."""
+        name = report.citizen.name if report.citizen is not None else None
+        return {**values, "ticket": duplicate.ticket,
+                "note": mask_text(values.get("note") or "", (name,) if name else ()),
+                "tracking_url": tracking.url(self.public_base_url, duplicate.ticket, duplicate.tracking_code) or "",
+                "status_label": self.templates.status_label(report.status)}
 
 
 def _email_domain(config: ChannelConfig) -> str:

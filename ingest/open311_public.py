@@ -12,22 +12,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.clock import isoformat
-from domain.lifecycle import FINAL_STATUSES, Kind, Status
+from domain.lifecycle import FINAL_STATUSES, Status
 from domain.models import Agency, Area, Category, Report
+from domain.publicity import PUBLIC_REPORT
 
 CLOSED = frozenset({s.value for s in FINAL_STATUSES} | {Status.RESOLVED.value})
-NOT_LISTED = (Status.REJECTED.value, Status.MERGED.value)
 STATUS_NOTES = {  # a fixed vocabulary: never a note someone wrote
     "NEW": "Laporan diterima", "VERIFIED": "Laporan diverifikasi", "ASSIGNED": "Diteruskan ke perangkat daerah",
     "ACCEPTED": "Diterima perangkat daerah", "IN_PROGRESS": "Sedang ditangani",
     "WAITING_CITIZEN": "Menunggu keterangan pelapor", "RESOLVED": "Selesai ditangani", "CLOSED": "Selesai",
 }
-LISTED = and_(Category.public.is_(True), Report.kind != Kind.EMERGENCY.value, Report.channel != "call112",
-              Report.is_demo.is_(False), Report.status.not_in(NOT_LISTED))
+LISTED = PUBLIC_REPORT  # domain/publicity.py: the same rule for every public surface
 
 
 def public_query():

@@ -24,7 +24,7 @@ import logging
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest import twilio_api
+from ingest import json_input, twilio_api
 from ingest.api import MAX_PHOTOS
 from ingest.base import Unusable
 from ingest.channels import Channels
@@ -199,6 +199,7 @@ def _refused(provider: str):
 def register(server, services, config=None) -> Channels:
     """Add the channel routes to the app's Flask server (app.create_server calls this)."""
     channels = Channels(services, config)
+    json_input.install(server)  # deep nesting in any JSON body is a 400, never a RecursionError
     blueprint = create_blueprint(channels)
     server.register_blueprint(blueprint)
     server.config.setdefault("TLR_BLUEPRINT_BODY_CAPS", {})[BLUEPRINT_NAME] = upload_cap(channels)

@@ -21,6 +21,7 @@ from domain.clock import isoformat, parse_timestamp
 from domain.intake import IncomingReport
 from domain.lifecycle import ValidationError
 from domain.models import Checkpoint, OutboxMessage
+from ingest import json_input
 from ingest.base import DeliveryError, Unusable, http_error, reply_route, set_aside
 from ingest.conversation import InboundMessage, handle
 from ingest.inbox import Outcome
@@ -140,7 +141,7 @@ class XAdapter:
             return Outcome("dead_letter", dead_letter_id=set_aside(self.channels.inbox, "x", raw, exc, log=log))
 
     def reprocess(self, raw: bytes, headers: dict) -> Outcome:
-        body = json.loads(raw)
+        body = json_input.loads(raw)
         return self._ingest(body.get("data"), body.get("users") or {})
 
     # ------------------------------------------------------------ replies

@@ -27,21 +27,31 @@ def _waste(services, n: int):
         "citizen": {"name": "Sutrisno", "phone": "081234567890"}})).report
 
 
+MISSING = "TLR-2026-999999"  # a ticket that names no report
+
+
 def _refused_everything(services, ticket, officer):
+    """Everything the officer tries on `ticket` is refused exactly as on a ticket that does not exist: the
+    same error class and the same words (the ticket aside), so nothing tells them it exists."""
     with pytest.raises(NotFound):
         cq.detail(ticket, officer.role.value, agency=officer.agency_code)
     assert ticket not in [r["ticket"] for r in cq.queue(AGENCY_QUEUE, agency=officer.agency_code)]
     before = _counts(services)
-    for act in (lambda: actions.note_progress(officer, ticket, "sudah dicek"),
-                lambda: actions.request_extension(officer, ticket, "resolve", 60, "workload", "banyak laporan"),
-                lambda: actions.explain_breach(officer, ticket, "workload", "banyak"),
-                lambda: actions.add_evidence(officer, ticket, "bukti.png", "image/png", PNG),
-                lambda: actions.reply(officer, ticket, "kami cek"),
-                lambda: services.workflow.accept(ticket, officer),
-                lambda: services.workflow.ask_citizen(ticket, officer, "di mana?"),
-                lambda: services.workflow.transfer(ticket, officer, "PUPR", "bukan kami")):
-        with pytest.raises(DomainError):
-            act()
+    for act in (lambda t: cq.detail(t, officer.role.value, agency=officer.agency_code),
+                lambda t: actions.note_progress(officer, t, "sudah dicek"),
+                lambda t: actions.request_extension(officer, t, "resolve", 60, "workload", "banyak laporan"),
+                lambda t: actions.explain_breach(officer, t, "workload", "banyak"),
+                lambda t: actions.add_evidence(officer, t, "bukti.png", "image/png", PNG),
+                lambda t: actions.reply(officer, t, "kami cek"),
+                lambda t: services.workflow.accept(t, officer),
+                lambda t: services.workflow.ask_citizen(t, officer, "di mana?"),
+                lambda t: services.workflow.transfer(t, officer, "PUPR", "bukan kami")):
+        answers = []
+        for t in (ticket, MISSING, ticket.lower()):
+            with pytest.raises(DomainError) as refused:
+                act(t)
+            answers.append((type(refused.value), str(refused.value).replace(ticket, "?").replace(MISSING, "?")))
+        assert answers[0] == answers[1] == answers[2] == (NotFound, "no report with ticket '?'"), answers
     assert _counts(services) == before
 
 
@@ -94,8 +104,8 @@ def _files(services) -> list:
 def test_evidence_is_checked_before_a_byte_is_written(services):
     report = _waste(services, 4)
     for who, data, ctype, error in (
-            (DLH, PNG, "image/png", TransitionError),  # not forwarded yet
-            (PUPR, PNG, "image/png", TransitionError),  # another agency
+            (DLH, PNG, "image/png", NotFound),  # not forwarded yet: as if it did not exist
+            (PUPR, PNG, "image/png", NotFound),  # another agency's: as if it did not exist
             (Actor("op1", "operator"), PNG, "image/png", TransitionError)):
         with pytest.raises(error):
             actions.add_evidence(who, report.ticket, "bukti.png", ctype, data)

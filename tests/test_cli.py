@@ -63,6 +63,7 @@ def test_submit_from_file(run, tmp_path):
     (json.dumps(dict(REPORT, category="NOPE")).encode(), "category"),
     (json.dumps(dict(REPORT, location={"lat": -91, "lon": 0})).encode(), "location.lat"),
     (json.dumps(dict(REPORT, received_at="2099-01-01T09:00:00+07:00")).encode(), "received_at"),  # the future
+    (b"[" * 100_000 + b"]" * 100_000, "payload"),  # nested beyond the decoder's recursion
 ])
 def test_errors_are_one_line_and_nonzero(run, payload, field):
     out = run("submit", "-", stdin=payload)

@@ -232,3 +232,55 @@ def test_any_evidence_upload_is_checked_before_it_is_written(services, data, cty
         assert _state(services) == before
         return
     assert ctype in ("image/png",) and data.startswith(PNG[:8])  # only a real PNG declared as PNG got through
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB: under every body cap, far beyond any decoder's recursion
+
+
+def test_deeply_nested_json_is_a_clear_400_everywhere_never_a_500(live):
+    """100,000 nested arrays at the app API (JSON and multipart), Open311, a Dash callback and a signed
+    Meta webhook, against the real server: each a 400 with a clear message (the webhook, which only
+    stages, is acknowledged and its drain sets the event aside), no traceback, no row."""
+    import hashlib
+    import hmac
+
+    import requests
+
+    from tests.browser_support import APP_KEY, META_APP_SECRET, OPEN311_KEY
+
+    base, services = live["base"], live["services"]
+    nested_object = b'{"a":' * 5000 + b"1" + b"}" * 5000  # objects too, and a depth the decoder survives
+    with services.sessions() as s:
+        before = s.scalar(select(func.count()).select_from(Report))
+    visitor = requests.Session()  # the public page's visitor: its CSRF cookie, so the callback is read
+    visitor.get(f"{base}/public", timeout=30)
+    answers = {
+        "api json": requests.post(f"{base}/api/v1/reports", data=DEEP, timeout=30,
+                                  headers={"X-API-Key": APP_KEY, "Content-Type": "application/json"}),
+        "api objects": requests.post(f"{base}/api/v1/reports", data=nested_object, timeout=30,
+                                     headers={"X-API-Key": APP_KEY, "Content-Type": "application/json"}),
+        "api multipart": requests.post(f"{base}/api/v1/reports", headers={"X-API-Key": APP_KEY}, timeout=30,
+                                       files={"report": (None, DEEP, "application/json")}),
+        "open311": requests.post(f"{base}/open311/v2/requests.json", data=DEEP, timeout=30,
+                                 headers={"Content-Type": "application/json"}, params={"api_key": OPEN311_KEY}),
+        "dash callback": visitor.post(f"{base}/_dash-update-component", data=DEEP, timeout=30,
+                                      headers={"Content-Type": "application/json",
+                                               "X-CSRFToken": visitor.cookies["_csrf_token"]}),
+    }
+    for name, response in answers.items():
+        assert response.status_code == 400, (name, response.status_code, response.text[:300])
+        assert "Traceback" not in response.text and response.text.strip(), name
+    assert "nested too deeply" in answers["api json"].json()["message"]
+    assert "nested too deeply" in answers["api objects"].json()["message"]
+    sig = "sha256=" + hmac.new(META_APP_SECRET.encode(), DEEP, hashlib.sha256).hexdigest()
+    hook = requests.post(f"{base}/webhooks/meta", data=DEEP, timeout=30,
+                         headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig})
+    assert hook.status_code == 200  # staged; the drain below decodes it
+    from ingest.channels import Channels
+    from ingest.config import ChannelConfig
+
+    Channels(services, ChannelConfig(meta_app_secret=META_APP_SECRET)).drainer.drain()
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Report)) == before
+        letter = s.scalar(select(DeadLetter).where(DeadLetter.channel == "meta").order_by(DeadLetter.id.desc()))
+        assert letter is not None and "nested too deeply" in letter.reason

@@ -165,3 +165,61 @@ def test_refused_recipient_fails_for_good_and_unreachable_smtp_is_retried(channe
     with services.sessions() as s:
         row = s.scalar(select(OutboxMessage).where(OutboxMessage.recipient == "nanti@example.org"))
         assert row.status == "pending" and row.attempts == 1 and row.next_attempt_at > services.clock()
+
+
+def test_commands_by_mail_are_honoured_only_for_a_sender_our_server_vouched_for(channels, mail_config, services):
+    """STATUS and BUKA by e-mail act on the sender's reports only when the city's receiving server wrote a
+    passing DKIM/SPF verdict for the sender's domain; a forged From (no verdict, another server's verdict,
+    a forged "pass" below our own "fail") gets the unknown-ticket answer and joins nothing."""
+    deliver(mail_config, samples.plain(1))
+    channels.email.poll()
+    [report] = reports(services)
+    ticket = report.ticket
+    ours_failed = ("Authentication-Results: " + samples.verdict("warga1@example.org", "fail") + "\r\n").encode()
+    deliver(mail_config,
+            samples.plain(2, f"STATUS {ticket}", subject="cek", verified=False),
+            samples.plain(3, f"STATUS {ticket}", subject="cek", verified=False,
+                          Authentication_Results=samples.verdict("warga1@example.org", authserv_id="mx.evil.example")),
+            ours_failed + samples.plain(4, f"STATUS {ticket}", subject="cek", verified=False,
+                                        Authentication_Results=samples.verdict("warga1@example.org")),
+            samples.plain(5, f"STATUS {ticket}", subject="cek", verified=False,
+                          Authentication_Results=samples.verdict("warga1@example.org").replace(
+                              "example.org", "elsewhere.example")),  # a pass for another domain
+            samples.plain(6, "Masih rusak", subject=f"Re: Laporan jalan rusak [{ticket}]", verified=False),
+            samples.plain(7, f"STATUS {ticket}", subject="cek"))
+    outcomes = channels.email.poll()
+    assert [o.kind for o in outcomes] == ["command"] * 4 + ["created", "command"]
+    with services.sessions() as s:
+        answers = s.scalars(select(OutboxMessage).where(OutboxMessage.template.like("status%"))
+                            .order_by(OutboxMessage.id)).all()
+        assert [a.template for a in answers] == ["status_unknown"] * 4 + ["status"]
+        assert s.scalar(select(func.count()).select_from(Message).where(
+            Message.report_id == report.id, Message.direction == "in")) == 1  # only the verified STATUS
+    assert len(reports(services)) == 2  # the forged follow-up is a report of its own
+
+
+def test_a_forged_sender_can_neither_rate_nor_reopen_the_citizens_report(channels, mail_config, services):
+    """The survey answer and BUKA by e-mail count only with our server's verdict for the sender: a
+    forged From with the victim's address becomes a report of its own, the victim's report is untouched."""
+    from domain.actors import Actor
+    from domain.lifecycle import Role
+
+    deliver(mail_config, samples.plain(20, "Saluran tersumbat di Jl. Imam Bonjol"))
+    channels.email.poll()
+    [report] = reports(services)
+    wf, officer = services.workflow, Actor("pupr1", Role.AGENCY_OFFICER, "PUPR")
+    operator = Actor("op1", Role.OPERATOR)
+    wf.verify_and_assign(report.ticket, operator, "PUPR")
+    wf.accept(report.ticket, officer)
+    wf.resolve(report.ticket, officer, "saluran sudah dibersihkan")
+    deliver(mail_config, samples.plain(21, f"BUKA {report.ticket} masih mampet", subject="buka", verified=False))
+    channels.email.poll()
+    assert services.queue.get(report.ticket).status == "RESOLVED"
+    wf.close(report.ticket, operator)
+    deliver(mail_config, samples.plain(22, "1", subject="nilai", verified=False))
+    channels.email.poll()
+    assert services.queue.get(report.ticket).satisfaction is None
+    deliver(mail_config, samples.plain(23, "5", subject="nilai"))  # the citizen, as our server saw them
+    channels.email.poll()
+    assert services.queue.get(report.ticket).satisfaction == 5
+    assert len(reports(services)) == 3  # the two forged commands became reports of their own

@@ -150,3 +150,26 @@ def test_a_dead_letter_is_stored_once_per_source_message_whatever_its_status(ser
     with services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(DeadLetter)) == 3
         assert s.get(DeadLetter, opened).status == "discarded"
+
+
+@pytest.mark.parametrize("results,sender,expected", [
+    (["mx.kota.go.id; dkim=pass header.d=example.org header.s=s1"], "warga@example.org", True),
+    (["mx.kota.go.id; dkim=pass header.d=example.org"], "warga@mail.example.org", True),  # a parent domain signs
+    (["mx.kota.go.id; spf=pass smtp.mailfrom=bounce@example.org"], "warga@example.org", True),
+    (["mx.kota.go.id; dmarc=pass (p=none) header.from=example.org"], "warga@example.org", True),
+    (["MX.KOTA.GO.ID 1; dkim=pass (good signature) header.d=example.org"], "warga@example.org", True),
+    (["mx.kota.go.id; dkim=pass header.d=evil.example"], "warga@example.org", False),  # signed, by someone else
+    (["mx.kota.go.id; dkim=pass header.d=example.org"], "warga@notexample.org", False),
+    (["mx.kota.go.id; dkim=fail header.d=example.org; spf=softfail smtp.mailfrom=example.org"], "warga@example.org",
+     False),
+    (["mx.evil.example; dkim=pass header.d=example.org"], "warga@example.org", False),  # not our server
+    (["mx.kota.go.id; none"], "warga@example.org", False),
+    (["mx.kota.go.id; dkim=fail header.d=example.org", "mx.kota.go.id; dkim=pass header.d=example.org"],
+     "warga@example.org", False),  # only the topmost field, ours; a forged one below is never read
+    ([], "warga@example.org", False),
+])
+def test_only_our_servers_passing_verdict_for_the_senders_domain_vouches(results, sender, expected):
+    from ingest.mail_auth import authenticated
+
+    assert authenticated(results, sender, ("mx.kota.go.id",)) is expected
+    assert authenticated(results, sender, ()) is False  # nobody trusted: nobody vouched for

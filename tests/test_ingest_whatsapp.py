@@ -133,21 +133,54 @@ def test_reply_while_waiting_for_the_citizen_resumes_the_report(app, services, w
     assert services.queue.get(ticket).status == "NEW"
 
 
-def test_status_command_answers_with_status_and_creates_nothing(app, services, workflow):
+def test_status_command_answers_the_citizen_about_their_own_report_only(app, services, workflow):
     post(app, whatsapp_form("SM-s1", "pohon tumbang di Cipondoh"))
     ticket = services.queue.list_reports().items[0].ticket
     workflow.verify_and_assign(ticket, OPERATOR, "BPBD")
     for _ in range(2):
-        post(app, whatsapp_form("SM-s2", f"status {ticket.lower()}", phone="+6281300001111"))
+        post(app, whatsapp_form("SM-s2", f"status {ticket.lower()}"))
     assert count(services, Report) == 1
     with services.sessions() as s:
         answers = s.scalars(select(OutboxMessage).where(OutboxMessage.template == "status")).all()
         assert len(answers) == 1
-        assert answers[0].recipient == "whatsapp:+6281300001111"
+        assert answers[0].recipient == "whatsapp:+6281234567890"
         assert "diteruskan ke dinas terkait" in answers[0].body and "Badan Penanggulangan" in answers[0].body
-    post(app, whatsapp_form("SM-s3", "STATUS TLR-2026-999999", phone="+6281300001111"))
+
+
+def test_status_of_someone_elses_ticket_is_answered_like_an_unknown_one(app, services, workflow):
+    """A stranger typing a real ticket learns nothing (the same answer as a ticket that does not exist),
+    and nothing of theirs is written into that report."""
+    post(app, whatsapp_form("SM-o1", "pohon tumbang di Cipondoh"))
+    ticket = services.queue.list_reports().items[0].ticket
+    workflow.verify_and_assign(ticket, OPERATOR, "BPBD")
+    before = count(services, Message)
+    post(app, whatsapp_form("SM-o2", f"STATUS {ticket}", phone="+6281300001111"))
+    post(app, whatsapp_form("SM-o3", "STATUS TLR-2026-999999", phone="+6281300001111"))
     with services.sessions() as s:
-        assert s.scalar(select(OutboxMessage.template).order_by(OutboxMessage.id.desc()).limit(1)) == "status_unknown"
+        stranger = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "whatsapp:+6281300001111")
+                             .order_by(OutboxMessage.id)).all()
+    assert [m.template for m in stranger] == ["status_unknown", "status_unknown"]
+    assert stranger[0].report_id is None and stranger[0].body == stranger[1].body.replace(
+        "TLR-2026-999999", ticket)
+    assert "Badan Penanggulangan" not in stranger[0].body
+    assert count(services, Message) == before, "no line in the victim's conversation"
+    assert count(services, Report) == 1
+
+
+def test_buka_and_ratings_of_a_stranger_never_touch_someone_elses_report(app, services, workflow):
+    post(app, whatsapp_form("SM-b1", "lampu jalan mati di Karawaci"))
+    ticket = services.queue.list_reports().items[0].ticket
+    workflow.verify_and_assign(ticket, OPERATOR, "PUPR")
+    officer = Actor("pupr1", Role.AGENCY_OFFICER, "PUPR")
+    workflow.accept(ticket, officer)
+    workflow.resolve(ticket, officer, "lampu sudah diganti")
+    post(app, whatsapp_form("SM-b2", f"BUKA {ticket} masih mati", phone="+6281300002222"))
+    post(app, whatsapp_form("SM-b3", "5", phone="+6281300002222"))
+    stored = services.queue.get(ticket)
+    assert stored.status == "RESOLVED" and stored.satisfaction is None
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(
+            Message.report_id == stored.id, Message.direction == "in")) == 0  # nothing of the stranger in it
 
 
 def test_media_and_shared_location_are_kept_and_media_fetched_with_credentials(services, tmp_path):
@@ -277,3 +310,22 @@ def test_a_media_file_that_never_comes_is_given_up_and_does_not_hold_up_the_othe
         paths = dict(s.execute(select(Attachment.source_url, Attachment.path)).all())
     assert paths[f"{fake.url}/2010-04-01/media/ME-down"] == ""
     assert paths[f"{fake.url}/2010-04-01/media/ME-ok"]
+
+
+def test_status_of_a_merged_duplicate_tells_the_incidents_progress_under_its_own_ticket(app, services, workflow):
+    flood = "Banjir setinggi lutut di Jalan Merdeka, Sukarasa, air masuk rumah warga"
+    post(app, whatsapp_form("SM-f1", flood, phone="+6281200000001", Latitude="-6.1729", Longitude="106.6318"))
+    services.clock.advance(minutes=3)
+    post(app, whatsapp_form("SM-f2", flood + " tolong", phone="+6281200000002"))
+    first, second = sorted(services.queue.list_reports().items, key=lambda r: r.id)
+    assert services.queue.get(second.ticket).status == "MERGED"
+    workflow.verify_and_assign(first.ticket, OPERATOR, "BPBD")
+    post(app, whatsapp_form("SM-f3", f"STATUS {second.ticket}", phone="+6281200000002"))
+    post(app, whatsapp_form("SM-f4", f"STATUS {first.ticket}", phone="+6281200000002"))
+    with services.sessions() as s:
+        own, other = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "whatsapp:+6281200000002",
+                                                           OutboxMessage.template.like("status%"))
+                               .order_by(OutboxMessage.id)).all()
+    assert own.template == "status" and second.ticket in own.body and first.ticket not in own.body
+    assert "diteruskan ke dinas terkait" in own.body and "Badan Penanggulangan" in own.body
+    assert other.template == "status_unknown"

@@ -97,6 +97,43 @@ def test_a_phone_number_is_masked_however_it_is_written(phone, before, after):
     assert national[-6:] not in _digits_left(masked), (text, masked)
 
 
+@settings(max_examples=100, deadline=None)
+@given(written_phone(), written_phone(), st.sampled_from([" / ", "/", ", ", ",", "; ", " | ", " atau ", " dan ", " - ",
+                                                          "  "]), sentence)
+def test_several_numbers_written_one_after_another_are_each_masked(first, second, between, before):
+    text = f"{before} {first[0]}{between}{second[0]} ya".strip()
+    masked = mask_text(text)
+    left = _digits_left(masked)
+    assert first[1][-6:] not in left and second[1][-6:] not in left, (text, masked)
+
+
+DIGIT_WORDS = {"0": ["nol", "kosong", "Nol", "zero"], "1": ["satu", "SATU", "one"], "2": ["dua", "Dua", "two"],
+               "3": ["tiga", "three"], "4": ["empat", "four"], "5": ["lima", "five"], "6": ["enam", "six"],
+               "7": ["tujuh", "seven"], "8": ["delapan", "Delapan", "eight"], "9": ["sembilan", "nine"]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), sentence)
+def test_a_number_spelled_out_in_words_is_masked(data, before):
+    """"nol delapan satu dua ..." (whole, or words and digits mixed, in groups) is a phone number too."""
+    national = _national(data.draw)
+    prefix = data.draw(st.sampled_from(["0", "62", "+62 "]))
+    spelled = [data.draw(st.sampled_from(DIGIT_WORDS[d])) if data.draw(st.integers(0, 3)) else d
+               for d in (prefix.strip("+ ") + national)]
+    assume(sum(not w.isdigit() for w in spelled) * 2 >= len(spelled))  # mostly words (mostly digits: above)
+    words, at = [], 0
+    while at < len(spelled):
+        size = data.draw(st.integers(1, 4))
+        words.append(" ".join(spelled[at:at + size]))
+        at += size
+    sep = data.draw(st.sampled_from([" ", ", ", " - ", ". "]))
+    text = f"{before} hubungi {sep.join(words)} ya"
+    masked = mask_text(text)
+    left = re.sub(r"[\s,.\-]+", "", " ".join(next((d for d, ws in DIGIT_WORDS.items() if w in ws), w)
+                                             for w in re.split(r"[\s,.\-]+", masked)))
+    assert PHONE in masked and national[-6:] not in left, (text, masked)
+
+
 @st.composite
 def written_email(draw) -> tuple[str, str]:
     local = draw(st.from_regex(r"[a-z]{3,8}[._]?[0-9]{2,3}", fullmatch=True))
@@ -133,9 +170,16 @@ ordinary = st.one_of(
     st.builds(lambda a, b, style: style.format(a=a, b=b), st.integers(1, 30), st.integers(1, 30),
               st.sampled_from(["RT {a:02d}/RW {b:02d}", "RT.{a:03d}/RW.{b:03d}", "RT {a} RW {b}",
                                "RT/RW {a:03d}/{b:03d}", "rt {a:02d} rw {b:02d}"])),
-    st.builds(lambda n, word: f"{word} {n}", st.integers(1, 300), st.sampled_from(["no", "No.", "lantai", "km", "gang"])),
+    # (a small number starting with 8 before more digit groups, "no 81 15112 15112", is a phone written
+    # without its 0: not ordinary text)
+    st.builds(lambda n, word: f"{word} {n}", st.integers(1, 300).filter(lambda n: not str(n).startswith("8")),
+              st.sampled_from(["no", "No.", "lantai", "km", "gang"])),
     st.builds(lambda y: f"tahun {y}", st.integers(1990, 2035)),
     st.sampled_from(["kode pos 15111", "15112", "100 meter", "3 hari", "2 minggu", "pukul 08.00-10.00"]),
+    # numbers in words that are no phone: "lima orang", "dua tiga kali", "satu dua tiga empat lima"
+    st.builds(lambda words, noun: f"{' '.join(words)} {noun}",
+              st.lists(st.sampled_from(["satu", "dua", "tiga", "empat", "lima", "enam", "tujuh", "delapan", "sembilan",
+                                        "nol"]), min_size=1, max_size=5), st.sampled_from(["orang", "rumah", "kali"])),
 )
 
 
@@ -154,6 +198,12 @@ def test_ordinary_text_dates_money_and_rt_rw_survive(parts):
     ("budi [at] example [dot] com", EMAIL),
     ("budi(at)example.com", EMAIL),
     ("budi @ example . com", EMAIL),
+    ("budi@gmail,com", EMAIL),
+    ("hubungi +62 812 3456 7890 / 0813 1111 2222", f"hubungi {PHONE} / {PHONE}"),
+    ("hp 081234567890081311112222", f"hp {PHONE}{PHONE}"),
+    ("telp nol delapan satu dua tiga empat lima enam tujuh delapan sembilan nol", f"telp {PHONE}"),
+    ("wa kosong delapan satu tiga - 1111 - 2222 ya", f"wa {PHONE} ya"),
+    ("lima orang dan dua mobil", "lima orang dan dua mobil"),
     ("KDRT, korban Ibu Sari, telp tetangga 0813-1111-2222", f"KDRT, korban Ibu {NAME}, telp tetangga {PHONE}"),
     ("Pak RT sudah tahu, Pak Lurah Budi juga", f"Pak RT sudah tahu, Pak Lurah {NAME} juga"),
     ("NIK 3671012345678901", "NIK [NIK]"),

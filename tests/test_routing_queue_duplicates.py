@@ -67,7 +67,7 @@ def test_three_channels_one_incident_every_reporter_answered(services, queue, wo
     x_messages = [m.template for m in outbox(services) if m.report_id == x.id]
     assert x_messages == ["received", "merged"]
     merged_msg = next(m for m in outbox(services, "merged") if m.report_id == x.id)
-    assert wa.ticket in merged_msg.body
+    assert x.ticket in merged_msg.body and wa.ticket not in merged_msg.body
 
     for step in ("verify", "assign"):
         getattr(workflow, step)(wa.ticket, OPERATOR)
@@ -77,8 +77,34 @@ def test_three_channels_one_incident_every_reporter_answered(services, queue, wo
     workflow.resolve(wa.ticket, bpbd, "air sudah surut, saluran dibersihkan")
     resolved = outbox(services, "resolved")
     assert sorted(m.recipient for m in resolved) == sorted(["+6281200000001", "warga_sukarasa", "+6281200000003"])
-    assert all(wa.ticket in m.body and "saluran dibersihkan" in m.body for m in resolved)
+    assert all("saluran dibersihkan" in m.body for m in resolved)
+    assert {m.report_id: m.body.count(wa.ticket) > 0 for m in resolved} == {wa.id: True, x.id: False, call.id: False}
     assert {m.report_id for m in resolved} == {wa.id, x.id, call.id}, "each message sits in its report's thread"
+
+
+def test_merged_citizens_hear_only_of_their_own_ticket(services, queue, workflow, clock):
+    """A merged duplicate's citizen is told of the incident under their own ticket, with the officer's
+    note masked: never the other citizen's ticket, tracking link, name or number."""
+    wa = queue.submit(flood("whatsapp", FLOOD_WA, 0, "+6281200000001", name="Sari Wulandari",
+                            lat=-6.1729, lon=106.6318)).report
+    clock.advance(minutes=4)
+    x = queue.submit(flood("x", FLOOD_X, 4, "warga_sukarasa")).report
+    assert queue.get(x.ticket).merged_into_id == wa.id
+    wa = queue.get(wa.ticket)
+    merged = next(m for m in outbox(services, "merged") if m.report_id == x.id)
+    assert x.ticket in merged.body and wa.ticket not in merged.body and wa.tracking_code not in merged.body
+    workflow.verify_and_assign(wa.ticket, OPERATOR)
+    bpbd = officer(queue.get(wa.ticket).agency_code)
+    workflow.accept(wa.ticket, bpbd)
+    workflow.resolve(wa.ticket, bpbd, "Air surut. Sudah dikabari Sari Wulandari di 0812-9999-8888, "
+                                      "cek juga sari.w@example.com")
+    by_report = {m.report_id: m for m in outbox(services, "resolved")}
+    own, other = by_report[wa.id], by_report[x.id]
+    assert wa.ticket in own.body and "0812-9999-8888" in own.body  # the incident's own citizen: unmasked
+    for leaked in (wa.ticket, wa.tracking_code, "Sari", "8888", "sari.w@example.com"):
+        assert leaked not in other.body, leaked
+    assert x.ticket in other.body and "Air surut" in other.body and "[telepon]" in other.body
+    assert f"BUKA {x.ticket}" in other.body
 
 
 def test_same_citizen_twice_is_answered_once(services, queue, workflow, clock):

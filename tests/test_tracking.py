@@ -201,6 +201,35 @@ def test_before_after_lists_recent_evidence_and_nothing_personal(services):
     assert report.ticket not in card and "diangkut" not in card
 
 
+def test_photos_of_private_categories_emergencies_and_112_calls_are_never_public(services):
+    """Only reports of a `public` category (data/categories.csv), never an emergency or a 112 call,
+    show their photos: not in the /public gallery, not on the tracking page, not at /foto/<ref>."""
+    context.set_services(services)
+    wf = services.workflow
+    shown = {}
+    for key, extra in (("public", {"category": "WASTE"}), ("private", {"category": "SOCIAL"}),
+                       ("call112", {"category": "WASTE", "channel": "call112"}),
+                       ("emergency", {"category": "WASTE", "kind": "EMERGENCY"})):
+        report = services.queue.submit(incoming(text="keadaan di rumah warga", external_id=f"pub-{key}",
+                                                phone=PHONE, name=NAME, **extra)).report
+        wf.verify_and_assign(report.ticket, OPERATOR)
+        agency = officer(services.queue.get(report.ticket).agency_code)
+        wf.accept(report.ticket, agency)
+        actions.add_evidence(agency, report.ticket, "sebelum.png", "image/png", PNG + key.encode(), "before")
+        wf.resolve(report.ticket, agency, "sudah ditangani")
+        shown[key] = services.queue.get(report.ticket)
+    with services.reads() as s:
+        gallery = tracking_data.before_after(s, services.clock())
+        refs = {key: s.scalar(select(Attachment.public_ref).where(Attachment.report_id == r.id))
+                for key, r in shown.items()}
+        files = {key: tracking_data.photo_file(s, ref) for key, ref in refs.items()}
+        pages = {key: tracking_data.project(s, r.ticket, r.tracking_code) for key, r in shown.items()}
+    assert [item.before for item in gallery] == [(refs["public"],)]
+    assert {key: f is not None for key, f in files.items()} == {
+        "public": True, "private": False, "call112": False, "emergency": False}
+    assert {key: len(p.photos) for key, p in pages.items()} == {"public": 1, "private": 0, "call112": 0, "emergency": 0}
+
+
 def test_submit_and_show_print_the_tracking_url(database_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

@@ -4,10 +4,12 @@ rate-limited per client address, the photo route serves agency evidence only, an
 reaches the page's HTML or its callback responses."""
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import requests
+from PIL import Image
 from sqlalchemy import select
 
 from dashboard import actions, context
@@ -140,12 +142,53 @@ def test_the_photo_route_serves_agency_evidence_of_the_page_only(live):
     assert not any(ref in content for ref in refs[other.id]), "another report's photo on this page"
     photo = visitor.http.get(f"{live['base']}/foto/{refs[report.id][0]}", timeout=10)
     assert photo.status_code == 200 and photo.headers["Content-Type"] == "image/png"
-    assert photo.content == (Path(services.settings.attachments_dir) / evidence_path).read_bytes()  # stored relative
+    stored = Path(services.settings.attachments_dir) / evidence_path  # stored relative to ATTACHMENTS_DIR
+    with Image.open(io.BytesIO(photo.content)) as served, Image.open(stored) as original:
+        assert served.convert("RGB").tobytes() == original.convert("RGB").tobytes()  # the same pixels
+        assert "mark" in original.info and "mark" not in served.info  # without the text chunk
     for wrong in (str(evidence_id), str(citizen_id), "c" * 22, refs[report.id][0][:-1] + "x", "x" * 65):
         assert visitor.http.get(f"{live['base']}/foto/{wrong}", timeout=10).status_code == 404, wrong
     climb = visitor.http.get(f"{live['base']}/foto/..%2F..%2Fsecret_key", timeout=10)  # not the route: the app shell
     assert climb.headers["Content-Type"].startswith("text/html") and b"\x89PNG" not in climb.content
     assert visitor.http.get(f"{live['base']}/media/{evidence_id}", timeout=10).status_code == 401
+
+
+def _jpeg_with_gps() -> bytes:
+    """A real JPEG as a phone writes it: EXIF with the camera, the time, an orientation and a GPS position
+    (Jl. Daan Mogot, Tangerang)."""
+    img = Image.new("RGB", (320, 200), (150, 110, 60))
+    img.paste((230, 230, 230), (0, 0, 160, 40))  # a light corner: shows which way is up
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0132] = "Samsung", "SM-A546E", "2026:11:23 07:41:12"
+    exif[0x0112] = 6  # the camera was held upright: turn 90 degrees clockwise to view
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "S", 2: (6.0, 10.0, 21.5), 3: "E", 4: (106.0, 37.0, 50.2)})
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes(), quality=92)
+    return out.getvalue()
+
+
+def test_public_photos_are_served_without_exif_or_gps(live):
+    services = live["services"]
+    original = _jpeg_with_gps()
+    with Image.open(io.BytesIO(original)) as img:
+        assert img.getexif().get_ifd(0x8825)[2] == (6.0, 10.0, 21.5)  # the file does carry a position
+    report = _report(services)
+    wf = services.workflow
+    wf.verify_and_assign(report.ticket, OPERATOR)
+    wf.accept(report.ticket, DLH)
+    context.set_services(services)
+    actions.add_evidence(DLH, report.ticket, "jalan.jpg", "image/jpeg", original, "before")
+    wf.resolve(report.ticket, DLH, "sudah diangkut")
+    with services.reads() as s:
+        ref = s.scalar(select(Attachment.public_ref).where(Attachment.report_id == report.id))
+    photo = Client(live["base"], "192.0.2.105").http.get(f"{live['base']}/foto/{ref}", timeout=10)
+    assert photo.status_code == 200 and photo.headers["Content-Type"] == "image/jpeg"
+    assert b"Exif" not in photo.content and b"Samsung" not in photo.content and b"2026:11:23" not in photo.content
+    with Image.open(io.BytesIO(photo.content)) as served:
+        assert served.format == "JPEG" and len(served.getexif()) == 0 and not served.info.get("exif")
+        assert served.size == (200, 320), "turned upright before the orientation tag was dropped"
+        assert served.getpixel((190, 10))[0] > 200  # the light corner is now top right
 
 
 def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):

@@ -16,9 +16,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
+from hypothesis import given, settings, strategies as st
 
 from domain.config import DATA_DIR, Settings
 from domain.session_key import NoSessionKey, ensure_key_file, key_file, load
@@ -223,3 +225,36 @@ def test_access_log_lines_lose_every_secret_parameter():
                                ("GET /api/v1/reports/T?api_key=k3y&x=1 HTTP/1.1", "200", "-"), None)
     RedactSecrets().filter(record)
     assert "k3y" not in record.getMessage() and "x=1" in record.getMessage()
+
+
+SECRET_PARAMETERS = ["kiosk", "api_key", "apikey", "kode", "token", "access_token", "password", "hub.verify_token"]
+
+
+@st.composite
+def _encoded_name(draw) -> str:
+    """A secret parameter's name in any case, any of its characters percent-encoded once or twice."""
+    out = []
+    for ch in draw(st.sampled_from(SECRET_PARAMETERS)):
+        ch = ch.upper() if draw(st.booleans()) else ch
+        how = draw(st.sampled_from(["plain", "plain", "once", "twice"]))
+        out.append(ch if how == "plain" else ("%" if how == "once" else "%25") + f"{ord(ch):02X}")
+    return "".join(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_encoded_name(), st.text("abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=12, max_size=30),
+       st.sampled_from(["plain", "once", "twice"]), st.sampled_from(["=", "%3D", "%3d"]), st.booleans())
+def test_access_log_redacts_secret_parameters_however_they_are_encoded(name, secret, nesting, equals, first):
+    """api%5Fkey=, %6Biosk=, KIOSK%3D..., and a secret inside an encoded next= URL (once or twice
+    encoded): the value never reaches the log, the harmless parameters do."""
+    from dashboard.access_log import redact
+
+    inner = f"{name}{equals}{secret}" if first else f"lang=id&{name}{equals}{secret}"
+    if nesting == "plain":
+        target = f"/wall?{inner}&page=2"
+    else:
+        url = quote(f"/wall?{inner}", safe="%" if nesting == "once" else "")
+        target = f"/login?next={url if nesting == 'once' else quote(url, safe='')}&page=2"
+    line = redact(f'127.0.0.1 - - "GET {target} HTTP/1.1" 200')
+    assert secret not in line, line
+    assert "page=2" in line and "[redacted]" in line

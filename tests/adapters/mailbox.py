@@ -14,6 +14,7 @@ from sqlalchemy import select
 from domain.models import Report
 from ingest.channels import Channels
 from ingest.config import ChannelConfig
+from tests.adapters.email_samples import AUTHSERV_ID
 from tests.adapters.peers import PASSWORD, dovecot_available, start_dovecot, start_smtp_sink
 from tests.conftest import require_peer
 
@@ -40,7 +41,7 @@ def mail_config(dovecot, smtp):
                          imap_port=dovecot.port, imap_ssl=False, imap_user=user, imap_password=PASSWORD,
                          imap_batch=50, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
                          email_from="Tangerang Live Room <laporan@tangerangkota.go.id>",
-                         email_max_attachment_bytes=50_000)
+                         email_max_attachment_bytes=50_000, email_authserv_ids=(AUTHSERV_ID,))
 
 
 @pytest.fixture
