@@ -79,7 +79,7 @@ def _id(item: Any) -> Any:
 
 
 def classify_lines(router: Router, lines: Iterable[str], dedupe: bool = False) -> Iterator[dict[str, Any]]:
-    deduper = StreamDeduper(router.rules.thresholds["dedupe"]) if dedupe else None
+    deduper = StreamDeduper(router.rules.thresholds["dedupe"], router=router) if dedupe else None
     for line in lines:
         if not line.strip():
             continue
@@ -115,7 +115,8 @@ def _dedupe(deduper: StreamDeduper, router: Router, item_id: Any, item: dict, re
         id=item_id, category=result.category if result.category != router.cls["triage_category"] else None,
         received_at=received, text=result.normalised_text, lat=lat, lon=lon,
         kelurahan_code=result.kelurahan_code, kecamatan=result.kecamatan, street=result.street,
-        citizen=str(citizen) if isinstance(citizen, (str, int)) else None, emergency=bool(cat and cat.emergency)))
+        citizen=str(citizen) if isinstance(citizen, (str, int)) else None, emergency=bool(cat and cat.emergency),
+        kind=result.kind))
 
 
 def classify_stream(infile: IO[str] | str | Path, outfile: IO[str] | str | Path, dedupe: bool = False,
