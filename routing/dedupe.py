@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,8 @@ DEFAULTS = {
     "kinds": ["COMPLAINT", "EMERGENCY"],
     # share of the character n-gram cosine in the text similarity (the rest: word cosine)
     "text_char_share": 1.0,
-    # the text's weight when the two reports share no place (similar words alone are weak evidence)
-    "no_place_text_factor": 1.0,
+    # the text's weight when the two reports share neither a place nor a rare word (similar words alone are weak)
+    "no_place_text_factor": 0.5,
     # a rare word is used by at most this share of the corpus' reports (names of streets, landmarks, areas);
     # `rare_words_full` of them shared give the full rare-word weight
     "rare_share": 0.01, "rare_words_full": 1,
@@ -92,13 +93,18 @@ class TextSimilarity:
         self.rare = None  # 0/1 per hashed word: at most `rare_share` of the fitted documents use it
 
     @classmethod
-    def fit(cls, texts: Iterable[str], rare_share: float = 0.01) -> "TextSimilarity":
+    def fit(cls, texts: Iterable[str], rare_share: float = 0.01, not_rare: Iterable[str] = ()) -> TextSimilarity:
+        """Document frequencies of `texts`; `not_rare`: words that never count as rare (the city's own
+        kelurahan and kecamatan names: the place score weighs them already)."""
         sim = cls(rare_share)
         docs = [_clean(t) for t in texts]
         n = len(docs)
         sim.idf_char = _idf(_df(sim._char.transform(docs)), n)
         sim.idf_word = _idf(_df(sim._word.transform(docs)), n)
         sim.rare = (_df(sim._unigram.transform(docs)) <= rare_share * n).astype(np.float32)
+        known = " ".join(not_rare).lower()
+        if known.strip():
+            sim.rare[sim._unigram.transform([known]).indices] = 0
         return sim
 
     def vectors(self, texts: Sequence[str]):
@@ -150,10 +156,18 @@ def shipped_similarity(router=None, rare_share: float = DEFAULTS["rare_share"]) 
     with _SHIPPED_LOCK:
         if key not in _SHIPPED:
             texts = list(_corpus_texts(tuple(corpus_files(data_dir))))
+            known: list[str] = []
             if router is not None:
                 texts = [router.normaliser.analyse(t[:MAX_TEXT]).text for t in texts]
-            _SHIPPED[key] = TextSimilarity.fit(texts, rare_share) if texts else TextSimilarity(rare_share)
+                known = area_words(router)
+            _SHIPPED[key] = TextSimilarity.fit(texts, rare_share, known) if texts else TextSimilarity(rare_share)
         return _SHIPPED[key]
+
+
+def area_words(router) -> list[str]:
+    """The city's kelurahan and kecamatan names (and their aliases), normalised as reports are."""
+    names = {n for a in router.rules.areas for n in (a.kelurahan, a.kecamatan, *a.aliases)}
+    return [router.normaliser.analyse(n).text for n in sorted(names)]
 
 
 def _corpus_texts(paths: tuple[Path, ...]) -> Iterable[str]:
@@ -245,7 +259,8 @@ class DuplicateScorer:
         rare_part = min(1.0, float(rare) / self.params["rare_words_full"])
         reasons.append(f"text similarity {similarity:.2f} (characters {char:.2f}, words {word:.2f})"
                        + (f", {rare:.0f} rare word(s) shared" if rare else ""))
-        return self.text_weight(shared_place) * similarity + w["rare_words"] * rare_part
+        # Similar words without a shared place or a shared name are weak evidence ("jalan rusak di ..." is common).
+        return self.text_weight(shared_place or rare_part > 0) * similarity + w["rare_words"] * rare_part
 
     @property
     def text_max(self) -> float:

@@ -87,6 +87,7 @@ class QueueRouting:
         try:
             with session.begin_nested():
                 incidents.prepare(session, reports, self.clock(), self.incident_rules)
+                self.finder.prepare(session, reports)
                 for report in reports:
                     self.on_received(session, report)
         except IntegrityError:
