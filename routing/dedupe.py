@@ -15,6 +15,7 @@ storage: routing/duplicates.py queries the candidates (same category, window, pl
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,12 +157,48 @@ def shipped_similarity(router=None, rare_share: float = DEFAULTS["rare_share"]) 
     with _SHIPPED_LOCK:
         if key not in _SHIPPED:
             texts = list(_corpus_texts(tuple(corpus_files(data_dir))))
-            known: list[str] = []
-            if router is not None:
-                texts = [router.normaliser.analyse(t[:MAX_TEXT]).text for t in texts]
-                known = area_words(router)
-            _SHIPPED[key] = TextSimilarity.fit(texts, rare_share, known) if texts else TextSimilarity(rare_share)
+            _SHIPPED[key] = _cached_fit(router, texts, rare_share) if texts else TextSimilarity(rare_share)
         return _SHIPPED[key]
+
+
+def _cached_fit(router, texts: list[str], rare_share: float) -> TextSimilarity:
+    """Fit on the (normalised) corpus; the fitted frequencies are kept on disk beside the shipped model
+    (routing/shipped.py cache_dir), keyed by the corpus, the rules, the normaliser and this code."""
+    import hashlib
+
+    from .shipped import cache_dir
+
+    here = Path(__file__).resolve().parent
+    sha = hashlib.sha256(repr((rare_share, N_FEATURES, router is not None)).encode())
+    for name in ("dedupe.py", "normalise.py"):
+        sha.update((here / name).read_bytes())
+    if router is not None:
+        for path in sorted((Path(router.rules.data_dir) / "routing").glob("*.yaml")):
+            sha.update(path.read_bytes())
+        sha.update((Path(router.rules.data_dir) / "areas.csv").read_bytes())
+    for text in texts:
+        sha.update(text.encode())
+    path = cache_dir() / f"dedupe-idf-{sha.hexdigest()[:20]}.npz"
+    sim = TextSimilarity(rare_share)
+    try:
+        with np.load(path) as saved:
+            sim.idf_char, sim.idf_word, sim.rare = saved["char"], saved["word"], saved["rare"]
+        return sim
+    except (OSError, KeyError, ValueError):
+        pass
+    known: list[str] = []
+    if router is not None:
+        texts = [router.normaliser.analyse(t[:MAX_TEXT]).text for t in texts]
+        known = area_words(router)
+    sim = TextSimilarity.fit(texts, rare_share, known)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, char=sim.idf_char, word=sim.idf_word, rare=sim.rare)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: fit again next time
+    return sim
 
 
 def area_words(router) -> list[str]:

@@ -182,12 +182,20 @@ class DuplicateFinder:
         with session.no_autoflush:
             rows = session.execute(self.candidate_query(mine, window)).all()
         by_id = {r.id: r for r in rows}
-        later = {r.id: {o.id for o in mine[k + 1:]} for k, r in enumerate(mine)}
+        position = {r.id: k for k, r in enumerate(mine)}
+        later = {r.id: _After(position, k) for k, r in enumerate(mine)}
+        by_category: dict[tuple, list] = {}
+        for row in rows:  # newest first
+            by_category.setdefault((row.category_code, bool(row.is_demo)), []).append(row)
         per_report = []
         for r in mine:
-            w = self.window(emergency[r.id])
-            chosen = [row for row in rows if row.id != r.id and row.id not in later[r.id] and self._eligible(r, row, w)]
-            per_report.append(chosen[: self.max_candidates])
+            w, chosen = self.window(emergency[r.id]), []
+            for row in by_category.get((r.category_code, bool(r.is_demo)), ()):
+                if row.id != r.id and row.id not in later[r.id] and self._eligible(r, row, w):
+                    chosen.append(row)
+                    if len(chosen) >= self.max_candidates:
+                        break
+            per_report.append(chosen)
         candidates = list({row.id: row for chosen in per_report for row in chosen}.values())
         texts = self._texts([*mine, *candidates])
         column = {row.id: j for j, row in enumerate(candidates)}
@@ -325,6 +333,16 @@ class DuplicateFinder:
         if flush:  # the next report's candidates must see this one merged (score reads without autoflush);
             session.flush()  # a prepared batch decided its merges together (score_batch's overlay)
         return after
+
+
+class _After:
+    """`id in later[r]`: whether a report comes after r in the batch (without a set per report)."""
+
+    def __init__(self, position: dict[int, int], k: int):
+        self.position, self.k = position, k
+
+    def __contains__(self, report_id: int) -> bool:
+        return self.position.get(report_id, -1) > self.k
 
 
 def run_before_commit(session: Session, action: Callable[[], None]) -> None:
