@@ -36,7 +36,7 @@ DEFAULTS = {
     # share of the character n-gram cosine in the text similarity (the rest: word cosine)
     "text_char_share": 1.0,
     # the text's weight when the two reports share neither a place nor a rare word (similar words alone are weak)
-    "no_place_text_factor": 0.5,
+    "no_place_text_factor": 0.3,
     # a rare word is used by at most this share of the corpus' reports (names of streets, landmarks, areas);
     # `rare_words_full` of them shared give the full rare-word weight
     "rare_share": 0.01, "rare_words_full": 1,
