@@ -190,3 +190,26 @@ def test_a_routing_failure_in_a_batch_costs_only_that_reports_routing(services, 
     stored = [queue.get(r.report.ticket) for r in queue.submit_many(items)]
     assert [("proposed" in (r.routing or {})) for r in stored] == [True, True, False, True]
     assert len(outbox(services)) >= 4
+
+
+def test_one_batch_of_three_channels_is_one_incident_and_a_nearby_flood_stays_apart(queue, clock):
+    """The drain stores a flood of messages with one submit_many: the batch is scored at once, and a
+    report joins an incident reported earlier in the same batch (through its merged duplicate too)."""
+    items = [flood("whatsapp", FLOOD_WA, 0, "+6281200000001"),
+             flood("x", FLOOD_X, 4, "warga_sukarasa"),
+             flood("whatsapp", FLOOD_JATAKE, 6, "+6281200000004"),
+             flood("call112", FLOOD_112, 9, "+6281200000003")]
+    wa, x, jatake, call = (queue.get(r.report.ticket) for r in queue.submit_many(items))
+    assert wa.status == Status.NEW.value and jatake.status == Status.NEW.value
+    assert x.merged_into_id == wa.id and call.merged_into_id == wa.id
+    assert not (jatake.routing or {}).get("duplicates")
+
+
+def test_two_potholes_on_different_streets_of_one_kelurahan_are_two_reports(queue, clock):
+    first = queue.submit(incoming(channel="whatsapp", category="ROAD", received_at=T0,
+                                  text="Jalan berlubang besar di Jalan Merdeka Sukarasa depan sekolah")).report
+    clock.advance(hours=2)
+    second = queue.submit(incoming(channel="web", category="ROAD", received_at=T0 + timedelta(hours=2),
+                                   text="Ada lubang dalam di Jalan Kisamaun Sukarasa dekat pasar, motor jatuh")).report
+    assert queue.get(second.ticket).status == Status.NEW.value
+    assert queue.get(first.ticket).status == Status.NEW.value
