@@ -29,8 +29,8 @@ import numpy as np
 from .location import haversine_m
 
 DEFAULTS = {
-    "threshold": 0.6, "window_hours_emergency": 6, "window_hours_default": 72, "near_m": 150, "far_m": 1000,
-    "weights": {"category": 0.20, "place": 0.30, "time": 0.15, "text": 0.40, "citizen": 0.15, "rare_words": 0.20},
+    "threshold": 0.65, "window_hours_emergency": 6, "window_hours_default": 72, "near_m": 150, "far_m": 1000,
+    "weights": {"category": 0.20, "place": 0.40, "time": 0.10, "text": 0.60, "citizen": 0.15, "rare_words": 0.20},
     # kinds of report that can be one incident (an aspiration or a question is not)
     "kinds": ["COMPLAINT", "EMERGENCY"],
     # share of the character n-gram cosine in the text similarity (the rest: word cosine)
@@ -255,7 +255,8 @@ class DuplicateScorer:
         if a.citizen and a.citizen == b.citizen:
             score += w["citizen"]
             reasons.append("same citizen")
-        return score, reasons, place > 0
+        # Two streets named: not one shared place, whatever the kecamatan (the text must then carry more).
+        return score, reasons, place > 0 and not (a.street and b.street and a.street != b.street)
 
     def _place(self, a: DedupeItem, b: DedupeItem) -> tuple[float | None, str]:
         p, ps = self.params, self.params["place_scores"]

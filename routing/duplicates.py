@@ -276,10 +276,11 @@ class DuplicateFinder:
             state[r.id] = matches.get(r.id, [])
         targets = {m[0].report_id for m in matches.values() if m and m[0].score >= self.merge_at}
         targets -= {r.id for r in reports}
-        if targets:  # the incident reports to merge into, loaded at once (session.get finds them then)
+        if targets:  # the incident reports to merge into, loaded at once (session.get finds them then; the
+            # session's identity map holds objects weakly, so the transaction's state keeps them)
             with session.no_autoflush:
-                list(session.scalars(select(Report).where(Report.id.in_(sorted(targets)))))
-        state["batched"] = True
+                state.setdefault("targets", []).extend(
+                    session.scalars(select(Report).where(Report.id.in_(sorted(targets)))))
 
     # ------------------------------------------------------------ the listener's work
     def on_received(self, session: Session, report: Report) -> DuplicateOutcome:
@@ -316,7 +317,8 @@ class DuplicateFinder:
         was inserted in it; Workflow.merge would open its own). Returns the event's `after`; the caller
         tells the other listeners (see routing/listeners.py)."""
         now = self.clock()
-        target = session.get(Report, into.report_id)
+        with session.no_autoflush:  # prepared batches loaded their targets (see prepare)
+            target = session.get(Report, into.report_id)
         before = {"status": report.status, "merged_into_id": report.merged_into_id}
         clocks.meet(report, "acknowledge", now)
         clocks.cancel_open(report, now)

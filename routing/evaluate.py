@@ -34,11 +34,11 @@ class Evaluation:
         return self.correct[name] / self.counted[name] if self.counted[name] else float("nan")
 
 
-def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
+def evaluate(router: Router, labelled: Iterable[dict[str, Any]], deduper=None) -> Evaluation:
     items = list(labelled)
     lines = [json.dumps({k: v for k, v in it.items() if k != "expected"}) for it in items]
     ev = Evaluation(total=len(items))
-    outputs = list(classify_lines(router, lines, dedupe=True))
+    outputs = list(classify_lines(router, lines, dedupe=True, deduper=deduper))
     groups = {it["id"]: it.get("expected", {}).get("duplicate_group") for it in items}
     tp = fp = fn = 0
     for it, out in zip(items, outputs):
