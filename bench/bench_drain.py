@@ -112,13 +112,13 @@ def run(backend: str, n: int, profile: bool = False, fixed_clock: bool = False, 
         if profile:
             event.listen(services.engine, "before_cursor_execute", count_statement)
         prof = cProfile.Profile() if profile else None
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
         stats = channels.drainer.drain()
         if prof:
             prof.disable()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         with services.sessions() as s:
             reports = s.scalar(select(func.count()).select_from(Report))
             pending = s.scalar(select(func.count()).select_from(InboundMessage)
@@ -131,7 +131,7 @@ def run(backend: str, n: int, profile: bool = False, fixed_clock: bool = False, 
             print(f"{sum(statements.values())} statements in the drain:")
             for key, count in sorted(statements.items(), key=lambda kv: -kv[1])[:30]:
                 print(f"{count:8d}  {key}")
-        return {"backend": backend, "messages": n, "seconds": elapsed, "per_s": n / elapsed,
+        return {"backend": backend, "messages": n, "seconds": elapsed, "per_s": n / elapsed, "cpu": cpu,
                 "reports": reports, "pending": pending, "alerts": alerts, "outcomes": stats.outcomes,
                 "failed": stats.failed, "digest": fingerprint}
     finally:
@@ -153,7 +153,7 @@ def main() -> None:
     for backend in backends:
         r = run(backend, args.messages, args.profile, args.fixed_clock, args.backlog_hours)
         print(f"{backend:10s} drained {r['messages']} staged messages in {r['seconds']:.1f} s = "
-              f"{r['per_s']:.0f} messages/s; reports {r['reports']}, incident alerts {r['alerts']}, "
+              f"{r['per_s']:.0f} messages/s ({r['messages'] / r['cpu']:.0f}/s of this process' CPU time); reports {r['reports']}, incident alerts {r['alerts']}, "
               f"still pending {r['pending']}, failed {r['failed']}, outcomes {r['outcomes']}"
               + (f", digest {r['digest']}" if r["digest"] else ""))
         if r["pending"] or r["failed"]:

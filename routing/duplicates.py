@@ -33,7 +33,7 @@ from .dedupe import DedupeItem, DuplicateScorer, merged_params, shipped_similari
 
 log = logging.getLogger(__name__)
 
-MERGE_AT = 0.80  # automatic merge at or above this score (thresholds.yaml dedupe.merge_at overrides it)
+MERGE_AT = 0.85  # automatic merge at or above this score (thresholds.yaml dedupe.merge_at overrides it)
 MAX_CANDIDATES = 50  # newest reports of the category (and place) inside the window that are scored
 MAX_PROPOSALS = 5
 MEMO_SIZE = 50_000  # reports whose normalised text and vectors are kept in the process

@@ -10,7 +10,7 @@ from domain.clock import UTC
 from domain.lifecycle import Status
 from domain.models import Event, OutboxMessage, Report
 from ingest.base import reply_route
-from routing.duplicates import reporters_of
+from routing.duplicates import MERGE_AT, reporters_of
 from tests.helpers import OPERATOR, incoming, officer
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 08:00 WIB, the frozen clock's "now"
@@ -130,7 +130,7 @@ def test_middling_score_is_proposed_not_merged(queue, clock):
     assert stored.status == Status.NEW.value
     proposals = stored.routing["duplicates"]
     assert [p["ticket"] for p in proposals] == [first.ticket]
-    assert 0.65 <= proposals[0]["score"] < 0.8 and proposals[0]["reasons"]
+    assert 0.65 <= proposals[0]["score"] < MERGE_AT and proposals[0]["reasons"]
 
 
 def test_resubmitting_the_same_message_changes_nothing(services, queue, clock):
