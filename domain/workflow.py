@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from domain import clocks, scope
 from domain.actors import SYSTEM, Actor
 from domain.clock import isoformat
+from domain.db import transaction_state
 from domain.events import record
 from domain.lifecycle import (
     PING_PONG_TRANSFERS,
@@ -91,8 +92,11 @@ class Workflow:
     def _require_agency(s: Session, code: str) -> str:
         """Checked in the caller's transaction: a second session here would wait on SQLite's write lock."""
         code = (code or "").strip().upper()
-        agency = s.get(Agency, code) if code else None
-        if agency is None or not agency.active:
+        active = transaction_state(s, "workflow_agencies")  # read once per transaction (a batch forwards many)
+        if code and code not in active:
+            agency = s.get(Agency, code)
+            active[code] = agency is not None and agency.active
+        if not code or not active[code]:
             raise ValidationError("agency", f"unknown agency code {code!r}")
         return code
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,7 +84,8 @@ class TextSimilarity:
     def __init__(self, rare_share: float = 0.01):
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        common = dict(n_features=N_FEATURES, alternate_sign=False, norm=None, lowercase=False, dtype=np.float32)
+        common = {"n_features": N_FEATURES, "alternate_sign": False, "norm": None, "lowercase": False,
+                  "dtype": np.float32}
         self._char = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common)
         self._word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", **common)
         self._unigram = HashingVectorizer(analyzer="word", token_pattern=r"(?u)\b[^\W\d]{3,}\b", binary=True,

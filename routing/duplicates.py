@@ -26,7 +26,14 @@ from domain.actors import SYSTEM
 from domain.citizens import pairs_in
 from domain.db import transaction_state
 from domain.events import record
-from domain.lifecycle import OPEN_STATUSES, Action, Role, Status, TransitionError, check_transition
+from domain.lifecycle import (
+    OPEN_STATUSES,
+    Action,
+    Role,
+    Status,
+    TransitionError,
+    check_transition,
+)
 from domain.models import Category, Report
 
 from .dedupe import DedupeItem, DuplicateScorer, merged_params, shipped_similarity
@@ -150,17 +157,37 @@ class DuplicateFinder:
             query = query.where(or_(*place))
         return query.order_by(Report.received_at.desc(), Report.id.desc())
 
-    def _eligible(self, report, row, window: timedelta) -> bool:
-        """The per-report part of candidate_query (the batch's query is their union)."""
-        if row.category_code != report.category_code or bool(row.is_demo) != bool(report.is_demo):
-            return False
-        if abs(row.received_at - report.received_at) > window:
-            return False
-        if report.kecamatan and row.kecamatan and row.kecamatan != report.kecamatan:
-            d = float(self.params["far_m"]) / 100_000
-            return None not in (report.lat, report.lon, row.lat, row.lon) \
-                and abs(row.lat - report.lat) <= d and abs(row.lon - report.lon) <= d
-        return True
+    def _choose(self, mine: list[Report], rows: list, emergency: dict, later: dict) -> list[list]:
+        """Each report's candidates among the batch's rows (newest first): the per-report part of
+        candidate_query (the batch's query is their union), at most `max_candidates`."""
+        from heapq import merge
+
+        d = float(self.params["far_m"]) / 100_000
+        place: dict[tuple, list] = {}  # (category, is_demo, kecamatan or None) -> rows, newest first
+        for row in rows:
+            place.setdefault((row.category_code, bool(row.is_demo), row.kecamatan), []).append(row)
+        newest = lambda row: (row.received_at, row.id)  # noqa: E731
+        out = []
+        for r in mine:
+            rid, t, lat, lon = r.id, r.received_at, r.lat, r.lon
+            window, key = self.window(emergency[rid]), (r.category_code, bool(r.is_demo))
+            if r.kecamatan:
+                lists = [place.get((*key, r.kecamatan), ()), place.get((*key, None), ())]
+                if lat is not None and lon is not None:  # other kecamatan, coordinates near
+                    lists.append([row for k, group in place.items() if k[:2] == key and k[2] not in (None, r.kecamatan)
+                                  for row in group if row.lat is not None and row.lon is not None
+                                  and abs(row.lat - lat) <= d and abs(row.lon - lon) <= d])
+                pool = merge(*lists, key=newest, reverse=True) if len(lists) > 1 else lists[0]
+            else:
+                pool = merge(*(g for k, g in place.items() if k[:2] == key), key=newest, reverse=True)
+            chosen, after = [], later[rid]
+            for row in pool:
+                if row.id != rid and row.id not in after and abs(row.received_at - t) <= window:
+                    chosen.append(row)
+                    if len(chosen) >= self.max_candidates:
+                        break
+            out.append(chosen)
+        return out
 
     # ------------------------------------------------------------ scoring
     def score(self, session: Session, report: Report) -> list[Match]:
@@ -184,18 +211,7 @@ class DuplicateFinder:
         by_id = {r.id: r for r in rows}
         position = {r.id: k for k, r in enumerate(mine)}
         later = {r.id: _After(position, k) for k, r in enumerate(mine)}
-        by_category: dict[tuple, list] = {}
-        for row in rows:  # newest first
-            by_category.setdefault((row.category_code, bool(row.is_demo)), []).append(row)
-        per_report = []
-        for r in mine:
-            w, chosen = self.window(emergency[r.id]), []
-            for row in by_category.get((r.category_code, bool(r.is_demo)), ()):
-                if row.id != r.id and row.id not in later[r.id] and self._eligible(r, row, w):
-                    chosen.append(row)
-                    if len(chosen) >= self.max_candidates:
-                        break
-            per_report.append(chosen)
+        per_report = self._choose(mine, rows, emergency, later)
         candidates = list({row.id: row for chosen in per_report for row in chosen}.values())
         texts = self._texts([*mine, *candidates])
         column = {row.id: j for j, row in enumerate(candidates)}
