@@ -398,12 +398,19 @@ class StreamDeduper:
                          or abs((item.received_at - entry[0].received_at).total_seconds()) <= self._window_s]
         del bucket[:-self.max_candidates]
         best = None
-        if bucket:
-            found = self.scorer.score_many([item], [other for other, _, _ in bucket])[0]
+        mine = self.scorer.similarity.vectors([item.text])  # once per item, kept with it in the bucket
+        reach = self.threshold - self.scorer.text_max
+        kept = [entry for entry in bucket
+                if (base := self.scorer.context(item, entry[0])[0]) is not None and base >= reach]
+        if kept:
+            from scipy.sparse import vstack
+
+            others = tuple(vstack([entry[2][k] for entry in kept], format="csr") for k in range(3))
+            found = self.scorer.score_many([item], [entry[0] for entry in kept], vectors=(mine, others))[0]
             if found:
                 j, _, self.last_reasons = found[0]
-                best = bucket[j][1]
-        bucket.append((item, best or item.id, None))
+                best = kept[j][1]
+        bucket.append((item, best or item.id, mine))
         return best
 
 
