@@ -397,21 +397,41 @@ class StreamDeduper:
             bucket[:] = [entry for entry in bucket if entry[0].received_at is None
                          or abs((item.received_at - entry[0].received_at).total_seconds()) <= self._window_s]
         del bucket[:-self.max_candidates]
-        best = None
+        best, best_score = None, self.threshold
         mine = self.scorer.similarity.vectors([item.text])  # once per item, kept with it in the bucket
         reach = self.threshold - self.scorer.text_max
-        kept = [entry for entry in bucket
-                if (base := self.scorer.context(item, entry[0])[0]) is not None and base >= reach]
+        kept = []
+        for entry in bucket:
+            base, reasons, shared = self.scorer.context(item, entry[0])
+            if base is not None and base >= reach:
+                kept.append((entry, base, reasons, shared))
         if kept:
-            from scipy.sparse import vstack
-
-            others = tuple(vstack([entry[2][k] for entry in kept], format="csr") for k in range(3))
-            found = self.scorer.score_many([item], [entry[0] for entry in kept], vectors=(mine, others))[0]
-            if found:
-                j, _, self.last_reasons = found[0]
-                best = kept[j][1]
+            char, word, rare = (_row_dots(mine[k], [entry[2][k] for entry, *_ in kept]) for k in range(3))
+            for n, (entry, base, reasons, shared) in enumerate(kept):
+                if item.text and entry[0].text:
+                    base += self.scorer.text_score(reasons, shared, char[n], word[n], rare[n])
+                value = min(1.0, round(base, 3))
+                if value > best_score or (value == best_score and best is None):
+                    best, best_score, self.last_reasons = entry[1], value, reasons
         bucket.append((item, best or item.id, mine))
         return best
+
+
+def _row_dots(query, rows: list) -> np.ndarray:
+    """Dot products of one sparse row with each of `rows` (1-row CSR matrices), without stacking them."""
+    if not rows:
+        return np.zeros(0)
+    dense = np.zeros(query.shape[1], dtype=np.float32)
+    dense[query.indices] = query.data
+    lengths = np.fromiter((r.nnz for r in rows), dtype=np.int64, count=len(rows))
+    if not lengths.sum():
+        return np.zeros(len(rows))
+    products = np.concatenate([r.data for r in rows]) * dense[np.concatenate([r.indices for r in rows])]
+    sums = np.zeros(len(rows))
+    nonempty = lengths > 0
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    sums[nonempty] = np.add.reduceat(products, starts[nonempty])
+    return sums
 
 
 def f1(precision: float, recall: float) -> float:
