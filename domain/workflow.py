@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from domain import clocks, scope
 from domain.actors import SYSTEM, Actor
 from domain.clock import isoformat
+from domain.db import transaction_state
 from domain.events import record
 from domain.lifecycle import (
     PING_PONG_TRANSFERS,
@@ -91,8 +92,15 @@ class Workflow:
     def _require_agency(s: Session, code: str) -> str:
         """Checked in the caller's transaction: a second session here would wait on SQLite's write lock."""
         code = (code or "").strip().upper()
-        agency = s.get(Agency, code) if code else None
-        if agency is None or not agency.active:
+        active = transaction_state(s, "workflow_agencies")  # read once per transaction (a batch forwards many)
+        if code and code not in active:
+            if not active:  # every agency at once, without flushing the transaction's pending changes
+                with s.no_autoflush:
+                    active.update((code_, bool(on)) for code_, on in s.execute(select(Agency.code, Agency.active)))
+            if code not in active:  # not stored yet (created in this transaction?): the session knows
+                agency = s.get(Agency, code)
+                active[code] = agency is not None and agency.active
+        if not code or not active[code]:
             raise ValidationError("agency", f"unknown agency code {code!r}")
         return code
 
@@ -105,9 +113,15 @@ class Workflow:
     @staticmethod
     def _assign(s: Session, report: Report, agency: str, kind: str, actor: Actor, now: datetime,
                 reason: str | None) -> None:
-        for current in s.scalars(select(Assignment).where(Assignment.report_id == report.id,
-                                                           Assignment.ended_at.is_(None))):
-            current.ended_at = now
+        # The stored open assignments and those added in this transaction, read without a flush; an
+        # assignment ended in this transaction but not flushed is skipped by its ended_at in memory.
+        with s.no_autoflush:
+            stored = list(s.scalars(select(Assignment).where(Assignment.report_id == report.id,
+                                                              Assignment.ended_at.is_(None))))
+        pending = [a for a in s.new if isinstance(a, Assignment) and a.report_id == report.id]
+        for current in {id(a): a for a in (*stored, *pending)}.values():
+            if current.ended_at is None:
+                current.ended_at = now
         s.add(Assignment(report_id=report.id, agency_code=agency, kind=kind, assigned_at=now,
                          assigned_by=actor.name, reason=reason))
         report.agency_code = agency

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
@@ -42,10 +43,15 @@ def whatsapp_window_from(session: Session, report: Report) -> str | None:
     if report.citizen_id is None:
         latest = report.received_at if report.channel == "whatsapp" else None
     else:
-        latest = session.scalar(select(func.max(Report.received_at)).where(
-            Report.citizen_id == report.citizen_id, Report.channel == "whatsapp"))
-        written = session.scalar(select(func.max(Message.at)).join(Report, Report.id == Message.report_id).where(
-            Report.citizen_id == report.citizen_id, Message.channel == "whatsapp", Message.direction == "in"))
+        # Only new reports or inbound messages change the answer: without pending ones, no flush first (an
+        # intake batch has many pending changes; a flush per answer costs more than the two look-ups).
+        pending = any(isinstance(o, Report) or (isinstance(o, Message) and o.direction == "in") for o in session.new)
+        with session.no_autoflush if not pending else nullcontext():
+            latest = session.scalar(select(func.max(Report.received_at)).where(
+                Report.citizen_id == report.citizen_id, Report.channel == "whatsapp"))
+            written = session.scalar(select(func.max(Message.at)).join(Report, Report.id == Message.report_id)
+                                     .where(Report.citizen_id == report.citizen_id, Message.channel == "whatsapp",
+                                            Message.direction == "in"))
         latest = max((t for t in (latest, written) if t is not None), default=None)
     return isoformat(latest) if latest is not None else None
 

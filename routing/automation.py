@@ -74,6 +74,7 @@ def on_received(services, session, report, *, merged: bool) -> bool:
     import logging
 
     from domain.actors import SYSTEM
+    from domain.db import transaction_state
 
     from .duplicates import run_before_commit
 
@@ -83,14 +84,29 @@ def on_received(services, session, report, *, merged: bool) -> bool:
     if report.kind == "EMERGENCY" or report.priority == "P1":
         return False  # never without a person, whatever the classifier said
 
-    def forward():
+    def forward_one(item):
         try:
             with session.begin_nested():
-                services.workflow.forward_in(session, report, SYSTEM, reason=_reason(routing))
+                services.workflow.forward_in(session, item, SYSTEM, reason=_reason(item.routing or {}))
         except Exception:  # noqa: BLE001 - the report stays NEW for an operator; never lose it
-            logging.getLogger(__name__).exception("automatic forwarding of %s failed; left in triage", report.ticket)
+            logging.getLogger(__name__).exception("automatic forwarding of %s failed; left in triage", item.ticket)
 
-    run_before_commit(session, forward)
+    def forward_all(items):
+        """The transaction's forwards in one savepoint; if one fails, each again in its own."""
+        try:
+            with session.begin_nested():
+                for item in items:
+                    services.workflow.forward_in(session, item, SYSTEM, reason=_reason(item.routing or {}))
+        except Exception:  # noqa: BLE001
+            for item in items:
+                forward_one(item)
+
+    # One before-commit action per transaction (and per list: a rollback starts a new one).
+    state = transaction_state(session, "routing_forwards")
+    if "reports" not in state:
+        items = state["reports"] = []
+        run_before_commit(session, lambda: forward_all(items) if len(items) > 1 else [forward_one(i) for i in items])
+    state["reports"].append(report)
     return True
 
 

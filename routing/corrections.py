@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 from domain.actors import Actor
 from domain.clock import isoformat
 from domain.events import record
-from domain.lifecycle import CONTROL_ROOM, FINAL_STATUSES, Kind, Role, Status, TransitionError, ValidationError
+from domain.lifecycle import (
+    CONTROL_ROOM,
+    FINAL_STATUSES,
+    Kind,
+    Role,
+    Status,
+    TransitionError,
+    ValidationError,
+)
 from domain.models import Area, Category, Event, Report, RoutingCorrection
 
 WATCHED_EVENTS = ("priority_changed", "transfer", "assign", "merge")
@@ -44,8 +52,22 @@ def snapshot_proposal(report: Report) -> None:
 
 
 def _last_event(session: Session, report: Report, event_type: str) -> Event | None:
+    pending = pending_event(session, report, event_type)
+    if pending is not None:
+        return pending
     return session.scalar(select(Event).where(Event.report_id == report.id, Event.type == event_type)
                           .order_by(Event.id.desc()).limit(1))
+
+
+def pending_event(session: Session, report: Report, event_type: str) -> Event | None:
+    """The event of this type just recorded for `report` and not flushed yet (domain/events.py: record adds
+    it to the session right before the listeners run), or None: found without a query."""
+    found = None
+    for obj in session.new:
+        if isinstance(obj, Event) and obj.report_id == report.id and obj.type == event_type \
+                and (found is None or (obj.at or found.at) >= found.at):
+            found = obj
+    return found
 
 
 def _store(session: Session, report: Report, field: str, before: Any, after: Any, event: Event,

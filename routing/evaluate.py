@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .dedupe import f1
 from .engine import Router
 from .stream import classify_lines
 
@@ -37,11 +38,11 @@ class Evaluation:
         return self.correct[name] / self.counted[name] if self.counted[name] else float("nan")
 
 
-def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
+def evaluate(router: Router, labelled: Iterable[dict[str, Any]], deduper=None) -> Evaluation:
     items = list(labelled)
     lines = [json.dumps({k: v for k, v in it.items() if k != "expected"}) for it in items]
     ev = Evaluation(total=len(items))
-    outputs = list(classify_lines(router, lines, dedupe=True))
+    outputs = list(classify_lines(router, lines, dedupe=True, deduper=deduper))
     groups = {it["id"]: it.get("expected", {}).get("duplicate_group") for it in items}
     tp = fp = fn = 0
     for it, out in zip(items, outputs):
@@ -91,6 +92,7 @@ def evaluate(router: Router, labelled: Iterable[dict[str, Any]]) -> Evaluation:
     ev.dedupe = {"true_positive": tp, "false_positive": fp, "false_negative": fn,
                  "precision": tp / (tp + fp) if tp + fp else float("nan"),
                  "recall": tp / (tp + fn) if tp + fn else float("nan")}
+    ev.dedupe["f1"] = f1(ev.dedupe["precision"], ev.dedupe["recall"])
     return ev
 
 
@@ -121,7 +123,7 @@ def report(ev: Evaluation, misses: bool = False) -> str:
         if ev.counted[name]:
             lines.append(f"  {name:<26} {ev.accuracy(name):6.1%}  ({ev.correct[name]}/{ev.counted[name]})")
     d = ev.dedupe
-    lines.append(f"  duplicates: precision {d['precision']:.1%}, recall {d['recall']:.1%} "
+    lines.append(f"  duplicates: precision {d['precision']:.1%}, recall {d['recall']:.1%}, F1 {d['f1']:.3f} "
                  f"(tp {d['true_positive']}, fp {d['false_positive']}, fn {d['false_negative']})")
     sec = ev.secondary
     if sec["labelled"]:

@@ -64,6 +64,7 @@ def prepare(session: Session, reports: list[Report], now: datetime, rules: Incid
             IncidentAlert.status == "open", pairs_in(IncidentAlert.category_code, IncidentAlert.kelurahan_code, pairs))
             .order_by(IncidentAlert.id).with_for_update()):
         state["held"][(alert.category_code, alert.kelurahan_code)] = alert
+        state.setdefault("fresh", []).append(alert)
     evidence = state["evidence"]
     for pair in pairs:
         evidence[pair] = []
@@ -88,11 +89,18 @@ def on_received(session: Session, report: Report, now: datetime, rules: Incident
     prepare(session, [report], now, rules)  # nothing to read when the batch was prepared
     state = transaction_state(session, "routing_incidents")
     held: dict[tuple[str, str], IncidentAlert] = state["held"]
-    for alert in held.values():
+    # Alerts only grow later (last_at never moves back), so at the same `now` only the alerts held since the
+    # last look can have turned quiet: one pass per clock tick, not one per report.
+    fresh = state.setdefault("fresh", [])
+    for alert in (fresh if state.get("quiet_at") == now else held.values()):
         if alert.status == "open" and alert.last_at < now - rules.quiet:
             alert.status, alert.closed_at = "closed", now  # what close_quiet would do now
+    state["quiet_at"] = now
+    fresh.clear()
     for attempt in range(2):
         alert = _open_alert(session, report, held, fresh=attempt > 0)
+        if alert is not None and attempt:
+            state["fresh"].append(alert)  # read again: held from now on
         if alert is not None:
             if report.received_at < alert.first_at - rules.window:
                 return None  # a late copy of something long before this burst
@@ -114,6 +122,7 @@ def on_received(session: Session, report: Report, now: datetime, rules: Incident
                 raise
             continue
         held[(alert.category_code, alert.kelurahan_code)] = alert
+        state.setdefault("fresh", []).append(alert)
         return alert
     return None
 

@@ -19,6 +19,7 @@ from typing import Callable
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.lifecycle import Role
 from domain.models import Report
 
 from . import automation, corrections, incidents
@@ -74,6 +75,9 @@ class QueueRouting:
         elif event_type == "merge" and details.get("automatic"):
             return  # the engine's own merge (see on_received), no correction by a person
         elif event_type in corrections.WATCHED_EVENTS:
+            pending = corrections.pending_event(session, report, event_type)
+            if pending is not None and pending.actor_role == Role.SYSTEM.value:
+                return  # the system's own forwarding or merge: no correction by a person (no savepoint)
             self._guarded(session, report, lambda s, r: corrections.on_event(s, r, event_type, details))
 
     def received_many(self, session: Session, reports: list[Report]) -> None:
@@ -87,6 +91,7 @@ class QueueRouting:
         try:
             with session.begin_nested():
                 incidents.prepare(session, reports, self.clock(), self.incident_rules)
+                self.finder.prepare(session, reports)
                 for report in reports:
                     self.on_received(session, report)
         except IntegrityError:

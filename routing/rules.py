@@ -34,10 +34,14 @@ THRESHOLDS = {
     "dedupe": {
         "threshold": (float, 0, 1), "window_hours_emergency": (float, 0, 10_000),
         "window_hours_default": (float, 0, 10_000), "near_m": (float, 0, 100_000), "far_m": (float, 0, 100_000),
-        "weights": (dict, None, None),
+        "merge_at": (float, 0, 1), "kinds": (list, None, None), "text_char_share": (float, 0, 1),
+        "no_place_text_factor": (float, 0, 2), "rare_share": (float, 0, 1), "rare_words_full": (float, 1, 10),
+        "weights": (dict, ("category", "place", "time", "text", "citizen", "rare_words"), None),
+        "place_scores": (dict, ("same_kelurahan", "same_kelurahan_street", "same_kecamatan", "same_kecamatan_street",
+                                "same_street", "different_street"), None),
     },
 }
-DEDUPE_WEIGHTS = ("category", "place", "time", "text", "citizen")
+DEDUPE_WEIGHTS = THRESHOLDS["dedupe"]["weights"][1]
 CUE_GROUPS = {  # group -> optional numeric settings besides `terms`
     "aspiration": ("min_score",), "information": ("min_score", "complaint_weight"), "complaint": (),
     "hazard": ("upgrade_score",), "urgency": (), "resolved": ("min_score", "priority"),
@@ -324,8 +328,10 @@ def load_rules(data_dir: Path) -> Rules:
                 values[key] = chk.text(body[key], line, f"{section}.{key}")
             elif kind is dict:
                 w = chk.mapping(body[key], line, f"{section}.{key}")
-                chk.keys(w, DEDUPE_WEIGHTS, f"{section}.{key}")
-                values[key] = {k: chk.number(w.get(k, 0), w.line_of(k), f"weight {k}", 0, 1) for k in DEDUPE_WEIGHTS}
+                chk.keys(w, lo, f"{section}.{key}")
+                values[key] = {k: chk.number(w.get(k, 0), w.line_of(k), f"{key} {k}", 0, 1) for k in lo}
+            elif kind is list:
+                values[key] = list(chk.strings(body[key], line, f"{section}.{key}"))
             else:
                 values[key] = chk.number(body[key], line, f"{section}.{key}", lo, hi, kind)
         thresholds[section] = values

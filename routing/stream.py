@@ -78,8 +78,11 @@ def _id(item: Any) -> Any:
     return None
 
 
-def classify_lines(router: Router, lines: Iterable[str], dedupe: bool = False) -> Iterator[dict[str, Any]]:
-    deduper = StreamDeduper(router.rules.thresholds["dedupe"]) if dedupe else None
+def classify_lines(router: Router, lines: Iterable[str], dedupe: bool = False,
+                   deduper: StreamDeduper | None = None) -> Iterator[dict[str, Any]]:
+    """`deduper`: another one than thresholds.yaml's (bench/bench_dedupe.py tunes its weights)."""
+    if dedupe and deduper is None:
+        deduper = StreamDeduper(router.rules.thresholds["dedupe"], router=router)
     for line in lines:
         if not line.strip():
             continue
@@ -107,15 +110,23 @@ def classify_lines(router: Router, lines: Iterable[str], dedupe: bool = False) -
 
 def _dedupe(deduper: StreamDeduper, router: Router, item_id: Any, item: dict, result: Classification,
             lat, lon, received) -> Any:
+    found = dedupe_item(router, item_id, item, result, lat, lon, received)
+    return None if found is None else deduper.add(found)
+
+
+def dedupe_item(router: Router, item_id: Any, item: dict, result: Classification, lat, lon,
+                received) -> DedupeItem | None:
+    """What the deduper sees of one classified input line (None: not actionable or no id)."""
     if not result.actionable or item_id is None:
         return None
     citizen = item.get("citizen")
     cat = router.rules.categories.get(result.category)
-    return deduper.add(DedupeItem(
+    return DedupeItem(
         id=item_id, category=result.category if result.category != router.cls["triage_category"] else None,
         received_at=received, text=result.normalised_text, lat=lat, lon=lon,
         kelurahan_code=result.kelurahan_code, kecamatan=result.kecamatan, street=result.street,
-        citizen=str(citizen) if isinstance(citizen, (str, int)) else None, emergency=bool(cat and cat.emergency)))
+        citizen=str(citizen) if isinstance(citizen, (str, int)) else None, emergency=bool(cat and cat.emergency),
+        kind=result.kind)
 
 
 def classify_stream(infile: IO[str] | str | Path, outfile: IO[str] | str | Path, dedupe: bool = False,

@@ -10,7 +10,7 @@ from domain.clock import UTC
 from domain.lifecycle import Status
 from domain.models import Event, OutboxMessage, Report
 from ingest.base import reply_route
-from routing.duplicates import reporters_of
+from routing.duplicates import MERGE_AT, reporters_of
 from tests.helpers import OPERATOR, incoming, officer
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 08:00 WIB, the frozen clock's "now"
@@ -156,7 +156,7 @@ def test_middling_score_is_proposed_not_merged(queue, clock):
     assert stored.status == Status.NEW.value
     proposals = stored.routing["duplicates"]
     assert [p["ticket"] for p in proposals] == [first.ticket]
-    assert 0.65 <= proposals[0]["score"] < 0.8 and proposals[0]["reasons"]
+    assert 0.65 <= proposals[0]["score"] < MERGE_AT and proposals[0]["reasons"]
 
 
 def test_resubmitting_the_same_message_changes_nothing(services, queue, clock):
@@ -216,3 +216,26 @@ def test_a_routing_failure_in_a_batch_costs_only_that_reports_routing(services, 
     stored = [queue.get(r.report.ticket) for r in queue.submit_many(items)]
     assert [("proposed" in (r.routing or {})) for r in stored] == [True, True, False, True]
     assert len(outbox(services)) >= 4
+
+
+def test_one_batch_of_three_channels_is_one_incident_and_a_nearby_flood_stays_apart(queue, clock):
+    """The drain stores a flood of messages with one submit_many: the batch is scored at once, and a
+    report joins an incident reported earlier in the same batch (through its merged duplicate too)."""
+    items = [flood("whatsapp", FLOOD_WA, 0, "+6281200000001"),
+             flood("x", FLOOD_X, 4, "warga_sukarasa"),
+             flood("whatsapp", FLOOD_JATAKE, 6, "+6281200000004"),
+             flood("call112", FLOOD_112, 9, "+6281200000003")]
+    wa, x, jatake, call = (queue.get(r.report.ticket) for r in queue.submit_many(items))
+    assert wa.status == Status.NEW.value and jatake.status == Status.NEW.value
+    assert x.merged_into_id == wa.id and call.merged_into_id == wa.id
+    assert not (jatake.routing or {}).get("duplicates")
+
+
+def test_two_potholes_on_different_streets_of_one_kelurahan_are_two_reports(queue, clock):
+    first = queue.submit(incoming(channel="whatsapp", category="ROAD", received_at=T0,
+                                  text="Jalan berlubang besar di Jalan Merdeka Sukarasa depan sekolah")).report
+    clock.advance(hours=2)
+    second = queue.submit(incoming(channel="web", category="ROAD", received_at=T0 + timedelta(hours=2),
+                                   text="Ada lubang dalam di Jalan Kisamaun Sukarasa dekat pasar, motor jatuh")).report
+    assert queue.get(second.ticket).status == Status.NEW.value
+    assert queue.get(first.ticket).status == Status.NEW.value

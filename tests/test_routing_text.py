@@ -203,3 +203,27 @@ def test_threshold_is_data(rules_copy):
     result = Router.load(rules_copy).classify("lampu pju mati di gang")
     assert result.agency == "PERKIM" and result.automation == "triage"
     assert any("below 0.99" in line for line in result.explanation)
+
+
+def test_dedupe_settings_are_checked(rules_copy):
+    path = rules_copy / "routing" / "thresholds.yaml"
+    _break(path, "rare_share: 0.01", "rare_share: 5")
+    with pytest.raises(RulesError) as err:
+        load_rules(rules_copy)
+    assert err.value.line == _line_of(path, "rare_share: 5")
+
+
+def test_dedupe_weights_are_data(rules_copy):
+    """The same scorer for `classify --dedupe` and the queue reads its threshold from thresholds.yaml."""
+    import json
+
+    from routing.stream import classify_lines
+
+    lines = [json.dumps({"id": i, "text": t, "received_at": f"2025-09-23T13:0{m}:00+07:00"})
+             for i, t, m in (("a", "kebakaran rumah di kedung cowek api besar, tolong damkar", 0),
+                             ("b", "min ada kebakaran di kedung cowek, asap hitam tebal", 5))]
+    shipped = [o.get("duplicate_of") for o in classify_lines(Router.load(DATA), lines, dedupe=True)]
+    path = rules_copy / "routing" / "thresholds.yaml"
+    _break(path, "threshold: 0.65\n  merge_at", "threshold: 0.99\n  merge_at")
+    strict = [o.get("duplicate_of") for o in classify_lines(Router.load(rules_copy), lines, dedupe=True)]
+    assert shipped == [None, "a"] and strict == [None, None]
