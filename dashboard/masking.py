@@ -131,7 +131,9 @@ def _guarded(folded: str) -> list[bool]:
         digits = re.sub(r"\D", "", m.group())
         before = folded[:m.start()].rstrip(_SEPARATOR_CHARS + "()+")
         after = folded[m.end():].lstrip(_SEPARATOR_CHARS + "()")
-        chained = (before[-1:].isdigit()) or (after[:1].isdigit())
+        # chained to digits, a look-alike between ("622l10.000.000") included
+        chained = (before[-1:].isdigit() or (before[-1:] in LOOKALIKES and before[-2:-1].isdigit())
+                   or after[:1].isdigit() or (after[:1] in LOOKALIKES and after[1:2].isdigit()))
         if not chained and (not digits.startswith(("62", "8")) or len(digits) < 9):
             guarded[m.start():m.end()] = [True] * (m.end() - m.start())
     return guarded
