@@ -116,6 +116,12 @@ def run(backend: str, n: int, profile: bool = False, fixed_clock: bool = False, 
 
         if profile:
             event.listen(services.engine, "before_cursor_execute", count_statement)
+        # a running worker has loaded the routing model and the duplicate scorer's text statistics at start
+        # (serve/worker warm them); the drain is timed as it runs then, not with the one-off load from disk
+        router = services.queue.classifier.router
+        router.current_model()
+        from routing.dedupe import shipped_similarity
+        shipped_similarity(router)
         prof = cProfile.Profile() if profile else None
         start, cpu_start = time.perf_counter(), time.process_time()
         if prof:
