@@ -14,7 +14,7 @@ from dashboard.queries import OPEN
 from domain import scope
 from domain.actors import Actor
 from domain.events import record
-from domain.intake import HANDLE_KINDS, CitizenInfo, IncomingReport
+from domain.intake import HANDLE_KINDS, VOUCHING_CHANNELS, CitizenInfo, IncomingReport
 from domain.lifecycle import DomainError, NotFound, TransitionError, ValidationError, report_not_found, ticket_of
 from domain.models import Attachment, Citizen, CitizenIdentity, ExtensionRequest, Message, Report, SlaBreach
 from ingest.base import reply_route_of
@@ -127,7 +127,8 @@ def split(actor: Actor, ticket: str, message_id: int) -> Report:
         incoming = IncomingReport(
             channel=report.channel, external_id=f"split-{message.id}", text=message.body, received_at=message.at,
             citizen=CitizenInfo(name=citizen.name if citizen else None, phone=ids.get("phone"), email=ids.get("email"),
-                                handle=ids.get(handle_kind) if handle_kind else None, handle_kind=handle_kind))
+                                handle=ids.get(handle_kind) if handle_kind else None, handle_kind=handle_kind,
+                                verified=report.channel in VOUCHING_CHANNELS))
     new = svc.queue.submit(incoming, actor).report
     now = svc.queue.clock()
     with svc.sessions.begin() as s:

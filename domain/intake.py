@@ -36,6 +36,9 @@ CHANNELS = frozenset(
 )
 # Which identity kind a channel's handle belongs to.
 HANDLE_KINDS = {"instagram": "instagram", "facebook": "facebook", "x": "x"}
+# channels whose provider authenticates the sender whose identity the report carries (a signed webhook's
+# WhatsApp number or social account, the 112 caller); e-mail is vouched for per message (ingest/mail.py)
+VOUCHING_CHANNELS = frozenset({"whatsapp", "instagram", "facebook", "x", "call112", "demo"})
 PRIORITIES = ("P1", "P2", "P3", "P4")
 DEFAULT_REGION = "ID"
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of our clock a trusted source's receipt time may be
@@ -48,6 +51,9 @@ class CitizenInfo:
     email: str | None = None
     handle: str | None = None
     handle_kind: str | None = None
+    # the channel vouches for these identities (its own authenticated sender); False: typed by whoever filed
+    # the report (app, web form, Open311, counter), a contact hint that never joins or extends a known citizen
+    verified: bool = True
 
     def __post_init__(self):
         # Identities are compared in one canonical form: E.164 phones, lower-case domains and handles.
@@ -311,6 +317,7 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
         email=email,
         handle=handle,
         handle_kind=handle_kind,
+        verified=channel in VOUCHING_CHANNELS,
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -144,6 +145,9 @@ class CitizenIdentity(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
+    # vouched for by the channel (the WhatsApp sender, a social account, the 112 caller, authenticated mail);
+    # False: typed into a form by whoever filed the report, a contact hint only (domain/citizens.py)
+    verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     citizen: Mapped[Citizen] = relationship(back_populates="identities")
 
 

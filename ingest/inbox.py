@@ -66,6 +66,9 @@ class Inbox:
     # ------------------------------------------------------------ conversations
     def citizen_of(self, kind: str, value: str) -> int | None:
         with self.sessions() as s:
+            # the citizen this identity belongs to: vouched for by a channel, or typed into a form (the counter
+            # gave this number: its owner answers the survey); domain/citizens.py never lets a typed identity
+            # join or extend someone else's citizen, so a form cannot put a stranger's number here
             citizen_id = s.scalar(select(CitizenIdentity.citizen_id).where(
                 CitizenIdentity.kind == kind, CitizenIdentity.value == value))
             for _ in range(5):  # follow merges

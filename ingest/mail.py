@@ -16,6 +16,8 @@ kept as an open dead letter with the reason, and processing it again makes it a 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import re
@@ -87,7 +89,8 @@ class EmailAdapter:
             channel=self.channel, external_id=external_id, identity=("email", parsed.sender),
             author=parsed.sender_name or parsed.sender, text=parsed.command_text,
             reply=reply_route("email", parsed.sender, **parsed.thread_for_reply()),
-            build_report=lambda: parsed.to_report(received_at, self.channels.services.settings, external_id),
+            build_report=lambda: _vouched(parsed.to_report(received_at, self.channels.services.settings, external_id),
+                                          vouched),
             attachments=parsed.attachments, find_report=lambda: find_thread(inbox.sessions, parsed, vouched),
             join_open_report=False, authenticated=vouched,
         )
@@ -269,3 +272,10 @@ def _smtp(c):
 
 
 __all__ = ["EmailAdapter"]
+
+
+def _vouched(report, vouched: bool):
+    """The mail's sender is the citizen's identity only when our receiving server vouched for it."""
+    if report.citizen is None:
+        return report
+    return dataclasses.replace(report, citizen=dataclasses.replace(report.citizen, verified=vouched))

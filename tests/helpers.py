@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from domain.actors import Actor
 from domain.clock import UTC
-from domain.intake import CitizenInfo, IncomingReport, LocationInfo
+from domain.intake import VOUCHING_CHANNELS, CitizenInfo, IncomingReport, LocationInfo
 from domain.lifecycle import Role, Status
 
 OPERATOR = Actor("ops-1", Role.OPERATOR)
@@ -35,7 +35,9 @@ def incoming(
     lon: float | None = None,
     **extra,
 ) -> IncomingReport:
-    citizen = CitizenInfo(name=name, phone=phone, email=email) if (phone or email or name) else None
+    # as the intake does: the channel vouches for the sender (WhatsApp, social, 112), a form's contacts are typed
+    verified = extra.pop("verified", channel in VOUCHING_CHANNELS)
+    citizen = CitizenInfo(name=name, phone=phone, email=email, verified=verified) if (phone or email or name) else None
     return IncomingReport(
         channel=channel,
         external_id=external_id or f"msg-{next(_ids)}",
