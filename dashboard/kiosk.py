@@ -23,6 +23,7 @@ from flask import abort, redirect, request
 COOKIE = "tlr_kiosk"
 MAX_AGE = 400 * 86400  # the longest a browser keeps a cookie
 _LABEL = b"tangerang-live-room kiosk v1"
+DEFAULT_RATE_LIMIT = "10 per minute;50 per hour"  # wrong tokens per client address (KIOSK_RATE_LIMIT)
 
 
 def _token() -> str:
@@ -41,8 +42,14 @@ def recognised() -> bool:
 
 def enrol(secure: bool):
     """For `/wall?kiosk=TOKEN`: the redirect to the clean URL that sets the kiosk cookie, or 403."""
+    from dashboard.limits import exhausted, hit
+
     token, given = _token(), request.args.get("kiosk", "")
+    rule = os.environ.get("KIOSK_RATE_LIMIT", "").strip() or DEFAULT_RATE_LIMIT
+    if exhausted("kiosk-enrol", rule) is not None:
+        hit("kiosk-enrol", rule)  # 429 with Retry-After: guessing the token from one address is slow
     if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        hit("kiosk-enrol", rule)  # a wrong token counts; the right one costs nothing
         abort(403)
     rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
     response = redirect(request.path + ("?" + urlencode(rest) if rest else ""), code=303)

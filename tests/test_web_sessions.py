@@ -98,6 +98,21 @@ def test_the_kiosk_token_is_taken_once_then_the_url_is_clean_and_the_log_never_h
     assert "kiosk=[redacted]" in log and KIOSK_TOKEN not in log and "live-secret-api-key" not in log
 
 
+def test_guessing_the_kiosk_token_is_throttled_per_address(live):
+    """Ten wrong tokens a minute from one address (KIOSK_RATE_LIMIT), then 429 even for the right one;
+    another address still sets its screen up."""
+    base = live["base"]
+    guesser = {"X-Forwarded-For": "192.0.2.150"}
+    answers = [requests.get(f"{base}/wall?kiosk=guess-{n}", headers=guesser, allow_redirects=False, timeout=10)
+               .status_code for n in range(11)]
+    assert answers[:10] == [403] * 10 and answers[10] == 429, answers
+    right = requests.get(f"{base}/wall?kiosk={KIOSK_TOKEN}", headers=guesser, allow_redirects=False, timeout=10)
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1
+    screen = requests.get(f"{base}/wall?kiosk={KIOSK_TOKEN}", headers={"X-Forwarded-For": "192.0.2.151"},
+                          allow_redirects=False, timeout=10)
+    assert screen.status_code == 303
+
+
 # ---------------------------------------------------------------- headers
 def test_pages_carry_a_strict_content_security_policy(live):
     answer = requests.get(live["base"] + "/public", timeout=10)
