@@ -10,7 +10,6 @@ automation on. Prints per file and overall the share auto-forwarded and how many
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from routing.corpus import corpus_files, load_corpus  # noqa: E402
+from routing.corpus import corpus_items, load_corpus  # noqa: E402
 from routing.engine import Router  # noqa: E402
 from routing.fitting import train  # noqa: E402
 
@@ -36,12 +35,7 @@ def main() -> None:
     policy = router.automation
     corpus = load_corpus(router.rules.data_dir, router.rules.categories)
     examples = corpus.train + corpus.holdout
-    raw = {}
-    for path in corpus_files(router.rules.data_dir):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                item = json.loads(line)
-                raw[item["id"]] = item
+    raw = corpus_items(router.rules.data_dir)
     inputs = router.featurise([e.text for e in examples], [e.channel for e in examples])
     total = defaultdict(lambda: [0, 0, 0])  # file -> actionable, auto-forwarded, right among them
     per_cat = defaultdict(lambda: [0, 0, []])  # category -> auto-forwarded, right, thresholds

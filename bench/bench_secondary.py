@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from dataclasses import replace
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from routing.corpus import corpus_files, load_corpus  # noqa: E402
+from routing.corpus import corpus_items, load_corpus  # noqa: E402
 from routing.engine import Router  # noqa: E402
 from routing.secondary import SecondaryPolicy  # noqa: E402
 from routing.fitting import train  # noqa: E402
@@ -40,12 +39,7 @@ FULL_GRID = {"min_margin": (-0.7, -0.5, -0.4, -0.3, -0.2, 99.0), "min_rule_score
 def collect(router: Router) -> list[dict]:
     corpus = load_corpus(router.rules.data_dir, router.rules.categories)
     examples = corpus.train + corpus.holdout
-    raw = {}
-    for path in corpus_files(router.rules.data_dir):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                item = json.loads(line)
-                raw[item["id"]] = item
+    raw = corpus_items(router.rules.data_dir)
     inputs = router.featurise([e.text for e in examples], [e.channel for e in examples])
     rows = []
     for group in sorted({e.group for e in examples}):

@@ -43,6 +43,17 @@ def corpus_files(data_dir: Path) -> list[Path]:
     return sorted((Path(data_dir) / CORPUS_DIR).glob("*.jsonl"))
 
 
+def corpus_items(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every labelled line of the shipped corpus as written (its `expected` included), by id."""
+    items = {}
+    for path in corpus_files(data_dir):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                items[item["id"]] = item
+    return items
+
+
 def load_corpus(data_dir: Path, categories: Iterable[str]) -> Corpus:
     """The shipped corpus split into training examples and the frozen holdout; CorpusError on a bad line."""
     known = set(categories)
