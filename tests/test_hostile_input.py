@@ -83,6 +83,15 @@ BAD_API = [
     ("valid photo, invalid report", dict(data=_multipart({"client_report_id": "h1", "text": "x", "category": "NOPE"},
                                                          _photo()), content_type="multipart/form-data")),
     ("report field not json", dict(data=_multipart("{{{", _photo()), content_type="multipart/form-data")),
+    # a JSON lone surrogate is no character: UTF-8 (the database) cannot hold it (was a 500 in _insert_reports)
+    ("lone surrogate in text", dict(data=b'{"client_report_id": "s1", "text": "PENTEST lampu \\ud800 mati"}',
+                                    content_type="application/json")),
+    ("lone surrogate in a name", dict(data=b'{"client_report_id": "s2", "text": "lampu mati", '
+                                           b'"citizen": {"name": "Budi \\udfff"}}', content_type="application/json")),
+    ("lone surrogate in the id", dict(data=b'{"client_report_id": "s\\ud83d", "text": "lampu mati"}',
+                                      content_type="application/json")),
+    ("lone surrogate in an extra field", dict(data=b'{"client_report_id": "s3", "text": "lampu mati", '
+                                                   b'"note": ["\\udc00"]}', content_type="application/json")),
 ]
 
 
@@ -97,6 +106,16 @@ def test_the_app_api_refuses_bad_requests_clearly_and_writes_nothing(services, a
             _refused(services, api.post("/api/v1/reports", headers=KEY, **kwargs), before)
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
+
+
+def test_a_lone_surrogate_is_a_400_naming_the_field(services, api):
+    answer = api.post("/api/v1/reports", headers=KEY, content_type="application/json",
+                      data=b'{"client_report_id": "s9", "text": "lampu \\ud800 mati"}')
+    assert answer.status_code == 400 and answer.json["field"] == "text" and "surrogate" in answer.json["message"]
+    # a surrogate pair is one real character (an emoji) and is taken
+    ok = api.post("/api/v1/reports", headers=KEY, content_type="application/json",
+                  data=b'{"client_report_id": "s10", "text": "lampu mati \\ud83d\\ude00"}')
+    assert ok.status_code == 201 and ok.json["text"].endswith("\U0001f600")
 
 
 def test_unauthenticated_and_replayed_api_requests(services, api):
