@@ -16,7 +16,7 @@ def create_dash(services):
     import dash
     from flask import Flask
 
-    from dashboard import access_log, auth, headers, limits, media, tracking_web
+    from dashboard import access_log, auth, envelope, headers, limits, media, tracking_web
     from domain import session_key
     from ingest import json_input
 
@@ -30,6 +30,7 @@ def create_dash(services):
     access_log.install()
     limits.install(server, services.settings)
     json_input.install(server)  # request.get_json(): deep nesting is a 400, never a RecursionError
+    envelope.install(server, lambda: app)  # a malformed callback body is a 400 before any hook reads it
     auth.install(server)
     media.install(server)
     app = dash.Dash(

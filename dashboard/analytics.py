@@ -11,6 +11,13 @@ from domain.clock import WIB
 from domain.models import Report, SlaClock
 
 PERIODS = {"today": 0, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
+DEFAULT_PERIOD = "30d"
+
+
+def known_period(value) -> str:
+    """A period selector's value as a known period: anything else (None, an unknown name, a crafted
+    list or object in a callback request) is the default."""
+    return value if isinstance(value, str) and value in PERIODS else DEFAULT_PERIOD
 
 
 def period_start(period: str, moment: datetime) -> datetime:

@@ -305,8 +305,8 @@ def _only_timers() -> bool:
         body = json_input.loads(request.get_data(cache=True) or b"{}")
     except ValueError:
         return False
-    changed = body.get("changedPropIds") or []
-    return bool(changed) and all(str(p).endswith(".n_intervals") for p in changed)
+    changed = body.get("changedPropIds") if isinstance(body, dict) else None
+    return isinstance(changed, list) and bool(changed) and all(str(p).endswith(".n_intervals") for p in changed)
 
 
 def csrf_token() -> str:

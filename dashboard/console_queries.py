@@ -81,6 +81,9 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
             lambda value: mask_text(value, (citizen_name,) if citizen_name else ()) if value else value)
         for m in thread:
             m["body"] = shown(m["body"])
+        routing = routing_view(report.routing)
+        if routing:  # the engine's explanation quotes the citizen's words ("kelurahan X from 'Kenanga'")
+            routing["explanation"] = shown(routing["explanation"])
         return {
             "ticket": report.ticket, "status": report.status, "kind": report.kind, "priority": report.priority,
             "category": report.category_code, "agency": report.agency_code, "channel": report.channel,
@@ -90,7 +93,7 @@ def detail(ticket: str, role: str | None, *, agency: str | None = None) -> dict:
             "lat": report.lat, "lon": report.lon, "kecamatan": report.kecamatan, "kelurahan": report.kelurahan_code,
             "citizen_name": citizen_name if role in ("admin", "operator", "supervisor") else None,
             "identities": identities, "history": history, "thread": thread, "attachments": attachments,
-            "clocks": clocks, "routing": routing_view(report.routing), "transfer_count": report.transfer_count,
+            "clocks": clocks, "routing": routing, "transfer_count": report.transfer_count,
             "resolution_note": shown(report.resolution_note), "is_demo": report.is_demo,
         }
 

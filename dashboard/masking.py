@@ -6,7 +6,8 @@ anonymous Open311) never receive free text at all: their queries do not select i
 
 How phone numbers are found: the text is copied character for character (so positions map back) with
 full-width and other Unicode digits made ASCII, look-alike letters inside number runs made digits
-(O o -> 0, l I | -> 1), and separators (/ _ . - ~ * : and the like) made spaces.
+(O o -> 0, l I | -> 1), Cyrillic and Greek look-alike letters made Latin, and separators
+(/ _ . - ~ * : ; ' = # and the like) made spaces.
 `phonenumbers.PhoneNumberMatcher` finds the numbers of the ID region in that copy, and a second look
 catches what it misses in each run of digit groups: numbers written without their leading 0 or +,
 several numbers written one after another ("0812 3456 7890 / 0813 1111 2222"), and numbers spelled
@@ -14,7 +15,8 @@ out in words, whole or in part ("nol delapan satu dua 3456 7890"). A number foun
 money amount or an RT/RW number (fewer than six digits outside them) is not a phone.
 
 E-mail addresses are found in their obfuscated forms too ("budi [at] example [dot] com",
-"budi(at)example.com", "budi @ example . com", "titik" for dot); 16-digit NIK numbers are hidden, and
+"budi(at)example.com", "budi @ example . com", "titik" for dot, "budi%40example.com", "budi&#64;example.com");
+social-media handles (@budi_santoso88) are hidden as well; 16-digit NIK numbers are hidden, and
 so are the reporter's own name and names that follow an honorific ("Ibu Sari", "Pak Budi").
 """
 from __future__ import annotations
@@ -24,12 +26,20 @@ import unicodedata
 
 import phonenumbers
 
-PHONE, EMAIL, NAME, NIK = "[telepon]", "[email]", "[nama]", "[NIK]"
+PHONE, EMAIL, NAME, NIK, HANDLE = "[telepon]", "[email]", "[nama]", "[NIK]", "[akun]"
 CONTACT_ROLES = frozenset({"admin", "operator", "supervisor"})
 REGION = "ID"
 
 LOOKALIKES = {"O": "0", "o": "0", "l": "1", "I": "1", "|": "1"}
-SEPARATORS = frozenset(" \t\u00a0\u2007\u202f/_.-\u2010\u2011\u2012\u2013\u2014\u2212~*:\u00b7\u2022\\")
+# Cyrillic and Greek letters that look like Latin ones (Unicode TR39 confusables, the common ones), folded
+# before matching so "budi@gmаil.com" (Cyrillic а) or "08l2 З456 789О" is found
+CONFUSABLES = dict(zip(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u0501\u0410\u0412\u0415\u0417\u041a\u041c"
+    "\u041d\u041e\u0420\u0421\u0422\u0425\u0406\u0408\u0405\u03bf\u03b1\u03b9\u03ba\u03bd\u03c1\u03c5\u039f"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u03a1\u03a4\u03a5\u03a7",
+    "aeopcyxijsdABE3KMHOPCTXIJSoaikvpuOABEZHIKMNPTYX"))
+
+SEPARATORS = frozenset(" \t\u00a0\u2007\u202f/_.-\u2010\u2011\u2012\u2013\u2014\u2212~*:;'=#\u00b7\u2022\\")
 _SEPARATOR_CHARS = "".join(SEPARATORS)
 SET_ASIDE = "\ue000"  # a protected character in the working copy: never a digit, never a separator
 
@@ -53,7 +63,7 @@ PROTECTED = [re.compile(p, re.IGNORECASE) for p in (
 # (62.., 8..); chained to more digit groups (081 10 100.000) it is part of a number
 THOUSANDS = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?(?![.\d])")
 
-_AT = r"(?:\s*(?:@|[\[\(\{<]\s*(?:at|et|@)\s*[\]\)\}>])\s*|\s+(?:at|et)\s+)"
+_AT = r"(?:\s*(?:@|%40|&#0*64;|&#x0*40;|[\[\(\{<]\s*(?:at|et|@)\s*[\]\)\}>])\s*|\s+(?:at|et)\s+)"
 _DOT = (r"(?:\s*(?:\.|[\[\(\{<]\s*(?:dot|titik|\.)\s*[\]\)\}>])\s*|\s+(?:dot|titik)\s+"
         r"|,(?=(?:com|net|org|id|co)\b))")  # "budi@gmail,com": a comma typed for the dot before a domain
 EMAIL_ADDRESS = re.compile(rf"(?<![\w.+\-])[\w.+\-]{{1,64}}{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*{_DOT}[a-z]{{2,24}}(?![\w])",
@@ -68,6 +78,8 @@ TITLES = frozenset({"rt", "rw", "lurah", "camat", "wali", "walikota", "wakil", "
                     "kecamatan", "kota", "kab", "pdam", "pln", "tpu", "tps", "pju", "wa", "sms", "email", "telp"})
 _NAME_WORD = r"[A-Z][^\W\d_]+(?:['\-][^\W\d_]+)*(?![\w])"
 HONORIFIC_NAME = re.compile(rf"(?<!\w)(?:(?i:{HONORIFICS})\.?\s+)+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})")
+# a social-media handle (@budi_kenanga88): often the citizen's name, always a way to reach them
+SOCIAL_HANDLE = re.compile(r"(?<![\w.+\-@])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?(?![\w@])")
 # NIK (the 16-digit national identity number), written whole or in groups
 NIK_RUN = re.compile(r"(?<!\d)(?<!\d )(?:\d{16}|\d{4} \d{4} \d{4} \d{4}|\d{6} \d{6} \d{4})(?![\d])(?! \d)")
 # digits spelled out (Indonesian and English), read as digits inside a run of digit groups
@@ -88,6 +100,8 @@ def mask_text(text: str | None, names: tuple[str, ...] = ()) -> str:
     folded = _fold(text)
     spans: list[tuple[int, int, str]] = []
     spans += [(m.start(), m.end(), EMAIL) for m in EMAIL_ADDRESS.finditer(folded)]
+    spans += [(m.start(), m.end(), HANDLE) for m in SOCIAL_HANDLE.finditer(folded)
+              if not any(s <= m.start() < e for s, e, _ in spans)]
     working = _working_copy(folded, spans)
     loose = _working_copy(folded, spans, lone_lookalikes=True)  # "0812 3456 789 O": the lone O is a digit too
     guarded = _guarded(folded)
@@ -106,11 +120,13 @@ def mask_text(text: str | None, names: tuple[str, ...] = ()) -> str:
 
 
 def _fold(text: str) -> str:
-    """Full-width and compatibility forms as plain characters, one for one (positions are kept)."""
+    """Full-width and compatibility forms, and Cyrillic/Greek look-alikes, as plain characters, one for
+    one (positions are kept)."""
     out = []
     for ch in text:
         nf = unicodedata.normalize("NFKC", ch)
         ch = nf if len(nf) == 1 else ch
+        ch = CONFUSABLES.get(ch, ch)
         if ch.isdigit() and not ch.isascii():
             try:
                 ch = str(unicodedata.digit(ch))
@@ -153,7 +169,7 @@ def _working_copy(folded: str, taken: list[tuple[int, int, str]], *, lone_lookal
     for run in re.finditer(r"[^\0]+", run_chars):
         if sum(c.isdigit() for c in run.group()) < 6:
             continue
-        for token in re.finditer(r"[^\s/_.\-\u2010-\u2014\u2212~*:\u00b7\u2022\\()+]+", run.group()):
+        for token in re.finditer(r"[^\s/_.\-\u2010-\u2014\u2212~*:;'=#\u00b7\u2022\\()+]+", run.group()):
             start, end = run.start() + token.start(), run.start() + token.end()
             bounded = (start == 0 or not chars[start - 1].isalpha()) and (end == len(chars) or not chars[end].isalpha())
             if bounded and (lone_lookalikes or any(c.isdigit() for c in token.group())):

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import unicodedata
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,9 @@ VOUCHING_CHANNELS = frozenset({"whatsapp", "instagram", "facebook", "x", "call11
 PRIORITIES = ("P1", "P2", "P3", "P4")
 DEFAULT_REGION = "ID"
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of our clock a trusted source's receipt time may be
+# a UTF-16 surrogate on its own: JSON may write one ("\\ud800"), but it is no character, and UTF-8 (the
+# database, every reply) cannot encode it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ class IncomingReport:
     def from_dict(cls, data: Any, *, max_bytes: int | None = None) -> "IncomingReport":
         if not isinstance(data, dict):
             raise ValidationError("payload", "must be a JSON object")
+        refuse_lone_surrogates(data)
         if max_bytes is not None:
             size = len(json.dumps(data, default=str).encode("utf-8", "surrogateescape"))
             if size > max_bytes:
@@ -214,6 +219,35 @@ def trusted_receipt(report: IncomingReport, now: datetime) -> IncomingReport:
         raise ValidationError("received_at", f"{isoformat(report.received_at)} is in the future "
                                              f"(now {isoformat(now)})")
     return replace(report, received_at=now) if report.received_at > now else report
+
+
+def lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON value (key or string, at any depth) a lone surrogate sits, as a field path
+    ("citizen.name", "attachments[0].filename"), the shallowest first; None when there is none. Iterative:
+    any depth is fine."""
+    queue = deque([(path, value)])
+    while queue:
+        at, item = queue.popleft()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return at or "payload"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{at}.{key}" if at else str(key)
+                if isinstance(key, str) and LONE_SURROGATE.search(key):
+                    return at or "payload"
+                queue.append((name, child))
+        elif isinstance(item, (list, tuple)):
+            queue.extend((f"{at}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def refuse_lone_surrogates(value: Any, path: str = "") -> None:
+    """ValidationError naming the field when the value holds a lone surrogate (every channel's intake)."""
+    at = lone_surrogate_at(value, path)
+    if at is not None:
+        raise ValidationError(at[:120], "contains a lone UTF-16 surrogate (a \\ud800-\\udfff escape that is no "
+                                     "character): send valid Unicode text")
 
 
 def _str(data: dict, key: str, *, required: bool = False, prefix: str = "") -> str | None:

@@ -34,6 +34,7 @@ from ingest.media import image_type, store_bytes, stored_name
 log = logging.getLogger("ingest.api")
 ALLOWED_PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
 MAX_PHOTOS = 5
+KEY_ERRORS = {401: "unauthorized", 403: "forbidden"}
 KEY_IN_URL = "api_key is not accepted in the URL (it would be kept in access logs): send it in the X-API-Key header"
 
 
@@ -57,9 +58,15 @@ def presented_key(request, *, form_allowed: bool = False) -> str:
     return key.strip()
 
 
-def client_for(channels, request, *, form_allowed: bool = False, required: bool = True):
+OPEN311 = "open311"
+
+
+def client_for(channels, request, *, family: str = "app", form_allowed: bool = False, required: bool = True):
     """The API client behind the request's key; None for no key when `required` is False. Raises
-    KeyRefused for a key in the URL, a wrong key, or no key where one is required."""
+    KeyRefused for a key in the URL, a wrong key, no key where one is required, or a key of the other
+    route family: an `open311` key serves /open311 only, every other key /api/v1 only (an Open311 client
+    must not pick its own idempotency key, category or time through the app API, nor an app read in full
+    through Open311)."""
     key = presented_key(request, form_allowed=form_allowed)
     if not key:
         if required:
@@ -67,6 +74,9 @@ def client_for(channels, request, *, form_allowed: bool = False, required: bool 
         return None
     for client in channels.config.api_clients:
         if hmac.compare_digest(client.key.encode(), key.encode()):
+            if (client.channel == OPEN311) != (family == OPEN311):
+                where = "/open311" if client.channel == OPEN311 else "/api/v1"
+                raise KeyRefused(403, f"this API key is for {where} only")
             return client
     log.warning("refused API request with a wrong key from %s", request.remote_addr)  # the key is not logged
     raise KeyRefused(401, "the API key is not valid")
@@ -97,7 +107,7 @@ class AppApi:
         try:
             client = client_for(self.channels, request)
         except KeyRefused as exc:
-            return exc.status, {"error": "unauthorized" if exc.status == 401 else "invalid", "message": str(exc)}
+            return exc.status, {"error": KEY_ERRORS.get(exc.status, "invalid"), "message": str(exc)}
         try:
             if request.mimetype == "multipart/form-data":
                 data = json_input.loads(request.form.get("report") or "{}")
@@ -174,7 +184,7 @@ class AppApi:
         try:
             client = client_for(self.channels, request)
         except KeyRefused as exc:
-            return exc.status, {"error": "unauthorized" if exc.status == 401 else "invalid", "message": str(exc)}
+            return exc.status, {"error": KEY_ERRORS.get(exc.status, "invalid"), "message": str(exc)}
         try:
             report = self.channels.services.queue.get(ticket)
         except DomainError:

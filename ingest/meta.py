@@ -22,7 +22,7 @@ from datetime import datetime
 import requests
 
 from domain.clock import UTC, isoformat
-from domain.intake import AttachmentInfo, IncomingReport
+from domain.intake import AttachmentInfo, IncomingReport, lone_surrogate_at
 from domain.lifecycle import ValidationError
 from domain.models import OutboxMessage
 from ingest import json_input
@@ -87,6 +87,9 @@ class MetaAdapter:
             events += [("changes", c) for c in entry.get("changes") or []]
             for kind, event in events:
                 try:
+                    surrogate = lone_surrogate_at(event, kind)
+                    if surrogate is not None:  # a follow-up or command never reaches IncomingReport's check
+                        raise Unusable(f"{surrogate}: contains a lone UTF-16 surrogate (not valid Unicode text)")
                     msg = self._message(channel, kind, event, entry, received_at)
                     if msg is not None:
                         outcomes.append(handle(self.channels, msg))
@@ -98,8 +101,10 @@ class MetaAdapter:
         return outcomes
 
     def _dead(self, channel, obj, entry, error, headers) -> Outcome:
+        # backslashreplace: a lone surrogate is kept as its JSON escape ("\\ud800"), so the dead letter is
+        # the event as received (and UTF-8 encoding cannot fail halfway through setting it aside)
         raw = json.dumps({"object": obj, "entry": [entry]}, ensure_ascii=False, sort_keys=True,
-                         default=str).encode()
+                         default=str).encode("utf-8", "backslashreplace")
         if isinstance(error, str):
             error = Unusable(error)
         return Outcome("dead_letter", dead_letter_id=set_aside(self.channels.inbox, channel, raw, error, headers,

@@ -27,11 +27,12 @@ import re
 
 from sqlalchemy import select
 
+from dashboard.masking import mask_text
 from domain.clock import isoformat, parse_timestamp
 from domain.intake import IncomingReport
 from domain.lifecycle import TICKET_SHAPE, DomainError
 from domain.models import Agency, Category, Report
-from ingest.api import KeyRefused, client_for, created_by
+from ingest.api import OPEN311, KeyRefused, client_for, created_by
 from ingest.base import reply_route
 from ingest.fetch import url_problem
 from ingest.open311_public import CLOSED, STATUS_NOTES, public_requests
@@ -58,7 +59,7 @@ class Open311:
 
     def create(self, request) -> tuple[int, list]:
         try:
-            client = client_for(self.channels, request, form_allowed=True)
+            client = client_for(self.channels, request, family=OPEN311, form_allowed=True)
         except KeyRefused as exc:
             return _error(exc.status, exc.status, str(exc))
         form = {k: (request.form.get(k) or "").strip() for k in FIELDS}
@@ -95,7 +96,7 @@ class Open311:
 
     def query(self, request, request_id: str | None = None) -> tuple[int, list]:
         try:
-            client = client_for(self.channels, request, required=False)
+            client = client_for(self.channels, request, family=OPEN311, required=False)
         except KeyRefused as exc:
             return _error(exc.status, exc.status, str(exc))
         ids = [request_id] if request_id else [
@@ -146,10 +147,14 @@ class Open311:
 
     @staticmethod
     def _view(r: Report, agencies: dict) -> dict:
-        """The full request, for the client that created the report only."""
+        """The full request, for the client that created the report only. The agency's note is written by
+        officers and may name or give the number of anyone: contacts and names are masked, as on the
+        citizen's tracking page (the civic app republishes statuses)."""
+        name = r.citizen.name if r.citizen is not None else None
+        note = mask_text(r.resolution_note, (name,) if name else ()) if r.resolution_note else None
         return {
             "service_request_id": r.ticket, "status": "closed" if r.status in CLOSED else "open",
-            "status_notes": r.resolution_note or STATUS_NOTES.get(r.status, r.status), "service_name": r.category_code,
+            "status_notes": note or STATUS_NOTES.get(r.status, r.status), "service_name": r.category_code,
             "service_code": r.category_code, "description": r.text,
             "agency_responsible": agencies.get(r.agency_code, r.agency_code),
             "service_notice": None, "requested_datetime": isoformat(r.received_at),

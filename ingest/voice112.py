@@ -13,6 +13,7 @@ follows the normal lifecycle. Repeated calls from one number within 10 minutes j
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
@@ -34,13 +35,31 @@ log = logging.getLogger("ingest.voice112")
 REPEAT_WINDOW = timedelta(minutes=10)
 PRANK_MAX_SECONDS = 5  # answered calls shorter than this, with nothing recorded, are likely pranks
 UNANSWERED = {"no-answer", "busy", "failed", "canceled"}
+SID_SHAPE = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio's ids: two letters and 32 hex digits (calls.call_sid: 64)
+MAX_SECONDS = 7 * 24 * 3600  # a duration beyond a week is no call's (and would overflow the INTEGER column)
+
+
+def checked(form: dict) -> dict:
+    """The webhook's form, or ValidationError naming the field: every *Sid an id of Twilio's shape, every
+    *Duration a whole number of seconds up to MAX_SECONDS. (A 5,002-character CallSid or a duration of 400
+    nines raised at the insert: a 500, which Twilio retries.)"""
+    for key, value in form.items():
+        if not value:
+            continue
+        if key.endswith("Sid") and not SID_SHAPE.fullmatch(value):
+            raise ValidationError(key, f"is not a Twilio id ({len(value)} characters)")
+        if key.endswith("Duration") and (not value.isascii() or not value.isdigit() or len(value) > 7
+                                         or int(value) > MAX_SECONDS):
+            raise ValidationError(key, f"must be whole seconds up to {MAX_SECONDS}")
+    return form
 
 
 def _int(value) -> int | None:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 <= number <= MAX_SECONDS else None
 
 
 class Voice112:
@@ -52,6 +71,7 @@ class Voice112:
 
     # ------------------------------------------------------------ incoming call
     def incoming(self, form: dict) -> str:
+        form = checked(form)
         sid = (form.get("CallSid") or "").strip()
         if not sid:
             self.channels.inbox.dead_letter(self.channel, _raw(form), "CallSid missing")
@@ -138,6 +158,7 @@ class Voice112:
         return s.scalar(select(Call).where(Call.call_sid == (form.get("CallSid") or "")).with_for_update())
 
     def dial_finished(self, form: dict) -> str:
+        form = checked(form)
         status = (form.get("DialCallStatus") or "").lower()
         now = self.channels.clock()
         with self.channels.services.sessions.begin() as s:
@@ -158,6 +179,7 @@ class Voice112:
         return '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
 
     def call_status(self, form: dict) -> None:
+        form = checked(form)
         status = (form.get("CallStatus") or "").lower()
         duration = _int(form.get("CallDuration"))
         now = self.channels.clock()
@@ -178,6 +200,7 @@ class Voice112:
                    at=now)
 
     def recording(self, form: dict) -> None:
+        form = checked(form)
         url = form.get("RecordingUrl")
         if not url or (form.get("RecordingStatus") or "completed") != "completed":
             return
@@ -193,6 +216,7 @@ class Voice112:
                              content_type="audio/mpeg", source_url=url + ".mp3", created_at=now))
 
     def transcription(self, form: dict) -> None:
+        form = checked(form)
         text = (form.get("TranscriptionText") or "").strip()
         if not text:
             return
@@ -222,7 +246,10 @@ class Voice112:
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         if not form.get("CallSid"):
             return Outcome("dead_letter")
-        self.incoming(form)
+        try:
+            self.incoming(form)
+        except ValidationError:
+            return Outcome("dead_letter")
         with self.channels.services.sessions() as s:
             ticket = s.scalar(select(Report.ticket).join(Call, Call.report_id == Report.id)
                               .where(Call.call_sid == form["CallSid"]))

@@ -83,6 +83,21 @@ def test_forwarded_the_officer_sees_it_masked_and_acts(services):
     assert cq.detail(report.ticket, "operator")["text"].endswith("0812-3456-7890")  # the control room sees all
 
 
+def test_the_routing_explanation_is_masked_for_the_officer_too(services):
+    """The engine's explanation quotes the citizen's words; the officer read them in clear (review F1)."""
+    from domain.models import Report
+
+    report = _waste(services, 3)
+    services.workflow.verify_and_assign(report.ticket, OPERATOR)
+    with services.sessions.begin() as s:
+        row = s.scalar(select(Report).where(Report.ticket == report.ticket))
+        row.routing = {**(row.routing or {}),
+                       "explanation": "location: kelurahan Sukasari from 'Sutrisno'; text: 'hubungi 0812-3456-7890'"}
+    explanation = cq.detail(report.ticket, "agency_officer", agency="DLH")["routing"]["explanation"]
+    assert "Sutrisno" not in explanation and "0812" not in explanation and "[telepon]" in explanation
+    assert "Sutrisno" in cq.detail(report.ticket, "operator")["routing"]["explanation"]
+
+
 def test_after_a_transfer_away_the_former_agency_sees_nothing_and_the_new_one_takes_over(services):
     report = _waste(services, 3)
     services.workflow.verify_and_assign(report.ticket, OPERATOR)

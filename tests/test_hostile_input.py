@@ -83,6 +83,15 @@ BAD_API = [
     ("valid photo, invalid report", dict(data=_multipart({"client_report_id": "h1", "text": "x", "category": "NOPE"},
                                                          _photo()), content_type="multipart/form-data")),
     ("report field not json", dict(data=_multipart("{{{", _photo()), content_type="multipart/form-data")),
+    # a JSON lone surrogate is no character: UTF-8 (the database) cannot hold it (was a 500 in _insert_reports)
+    ("lone surrogate in text", dict(data=b'{"client_report_id": "s1", "text": "PENTEST lampu \\ud800 mati"}',
+                                    content_type="application/json")),
+    ("lone surrogate in a name", dict(data=b'{"client_report_id": "s2", "text": "lampu mati", '
+                                           b'"citizen": {"name": "Budi \\udfff"}}', content_type="application/json")),
+    ("lone surrogate in the id", dict(data=b'{"client_report_id": "s\\ud83d", "text": "lampu mati"}',
+                                      content_type="application/json")),
+    ("lone surrogate in an extra field", dict(data=b'{"client_report_id": "s3", "text": "lampu mati", '
+                                                   b'"note": ["\\udc00"]}', content_type="application/json")),
 ]
 
 
@@ -97,6 +106,16 @@ def test_the_app_api_refuses_bad_requests_clearly_and_writes_nothing(services, a
             _refused(services, api.post("/api/v1/reports", headers=KEY, **kwargs), before)
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
+
+
+def test_a_lone_surrogate_is_a_400_naming_the_field(services, api):
+    answer = api.post("/api/v1/reports", headers=KEY, content_type="application/json",
+                      data=b'{"client_report_id": "s9", "text": "lampu \\ud800 mati"}')
+    assert answer.status_code == 400 and answer.json["field"] == "text" and "surrogate" in answer.json["message"]
+    # a surrogate pair is one real character (an emoji) and is taken
+    ok = api.post("/api/v1/reports", headers=KEY, content_type="application/json",
+                  data=b'{"client_report_id": "s10", "text": "lampu mati \\ud83d\\ude00"}')
+    assert ok.status_code == 201 and ok.json["text"].endswith("\U0001f600")
 
 
 def test_unauthenticated_and_replayed_api_requests(services, api):
@@ -284,3 +303,51 @@ def test_deeply_nested_json_is_a_clear_400_everywhere_never_a_500(live):
         assert s.scalar(select(func.count()).select_from(Report)) == before
         letter = s.scalar(select(DeadLetter).where(DeadLetter.channel == "meta").order_by(DeadLetter.id.desc()))
         assert letter is not None and "nested too deeply" in letter.reason
+
+
+def test_malformed_dash_callbacks_and_static_paths_are_4xx_never_a_500(live):
+    """Crafted POST /_dash-update-component bodies from an anonymous visitor: each a 400 with a short JSON
+    error (they were 500s with a traceback each); the public callback given a list as its period answers
+    with the default period; unknown or traversing /_dash-component-suites/ paths are 404s."""
+    import requests
+
+    base = live["base"]
+    visitor = requests.Session()
+    visitor.get(f"{base}/public", timeout=30)
+    headers = {"Content-Type": "application/json", "X-CSRFToken": visitor.cookies["_csrf_token"]}
+    deps = visitor.get(f"{base}/_dash-dependencies", timeout=30).json()
+    public = next(d for d in deps if "public-kpis.children" in d["output"])
+    outputs = [dict(zip(("id", "property"), part.split("."))) for part in public["output"].strip(".").split("...")]
+    assert len(outputs) == 5
+    good = {"output": public["output"], "outputs": outputs, "changedPropIds": ["public-period.value"],
+            "inputs": [{"id": "public-period", "property": "value", "value": "7d"}]}
+
+    def post(body):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return visitor.post(f"{base}/_dash-update-component", data=raw, headers=headers, timeout=30)
+
+    assert post(good).status_code == 200
+    crafted = {
+        "a list": [1, 2, 3], "null": None, "empty object": {}, "output a number": {"output": 5},
+        "unknown output": {**good, "output": "..x.children..."},
+        "the page router's output without its inputs": {"output": "_pages_content.children", "outputs": {}},
+        "outputs shorter than declared": {**good, "outputs": outputs[:4]},
+        "outputs a string": {**good, "outputs": "x"},
+        "changedPropIds a number": {**good, "changedPropIds": 5},
+        "inputs missing": {**good, "inputs": []},
+        "input without a property": {**good, "inputs": [{"id": "public-period", "value": "7d"}]},
+    }
+    for name, body in crafted.items():
+        answer = post(body)
+        assert answer.status_code == 400, (name, answer.status_code, answer.text[:200])
+        assert answer.json()["error"] == "invalid callback request", name
+    for period in (["7d"], {"a": 1}, 7, "1000y", None):
+        answer = post({**good, "inputs": [{"id": "public-period", "property": "value", "value": period}]})
+        assert answer.status_code == 200, (period, answer.status_code)
+        assert answer.json()["response"]["public-kpis"]["children"], period
+    for path in ("dash/..%2f..%2f..%2fetc%2fpasswd", "dash/dash.py", "os/path.py", "nope/x.js"):
+        answer = requests.get(f"{base}/_dash-component-suites/{path}", timeout=30)
+        assert answer.status_code == 404, (path, answer.status_code)
+        assert "root:" not in answer.text
+    log = live["log"].read_text(errors="replace")
+    assert "KeyError" not in log and "DependencyException" not in log and "unhashable" not in log

@@ -125,6 +125,27 @@ def test_bad_event_is_dead_lettered_alone_and_reprocessed_after_a_fix(meta, serv
         assert s.get(DeadLetter, letter_id).report_id is not None
 
 
+def test_a_lone_surrogate_is_dead_lettered_at_once_with_the_reason(meta, services):
+    """A JSON lone surrogate (no character; UTF-8 cannot hold it), in a new message or in a follow-up to
+    an open report: the event is set aside on the first drain, with the reason, not retried 5 times; the
+    events beside it are handled."""
+    client, channels, _ = meta
+    assert signed(client, dm("m_open", "Lampu jalan mati di Jl. Perintis"), drain=channels).status_code == 200
+    body = dm("m_new", "Banjir di Periuk", sender="IGSID9")
+    body["entry"][0]["messaging"] += [dm("m_sur", "Sampah menumpuk SURROGATE", sender="IGSID7")["entry"][0]["messaging"][0],
+                                      dm("m_follow", "masih mati SURROGATE")["entry"][0]["messaging"][0]]
+    raw = json.dumps(body).replace("SURROGATE", "\\ud800").encode()
+    assert signed(client, raw, drain=channels).status_code == 200
+    with services.sessions() as s:
+        inbound = s.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        assert [(m.state, m.attempts) for m in inbound][-1] == ("done", 1)
+        letters = s.scalars(select(DeadLetter)).all()
+        assert sorted(b"m_sur" in d.raw for d in letters) == [False, True]
+        assert all("surrogate" in d.reason for d in letters) and all(b"\\ud800" in d.raw for d in letters)
+        assert "m_new" in set(s.scalars(select(Report.external_id)))
+        assert "m_follow" not in set(s.scalars(select(Message.external_id)))
+
+
 def test_an_event_the_database_refuses_is_set_aside_and_the_events_after_it_are_handled(meta, services):
     """PostgreSQL refuses a 400-character sender id (identities hold 320): that event alone is set aside;
     before, the error stopped the whole staging inbox at this webhook, on every drain."""

@@ -102,3 +102,35 @@ def test_csv_call_log_import_is_idempotent_and_dead_letters_bad_rows(services):
         reasons = sorted(d.reason for d in s.scalars(select(DeadLetter)))
         assert "line 4" in reasons[0] and "line 5" in reasons[1] and "teleport" in reasons[1]
     assert import_call_log(channels, b"id,when\n1,2\n").dead_letters == 1
+
+
+def test_an_oversized_call_sid_or_duration_is_a_400_and_writes_nothing(services):
+    """Signed voice webhooks with a 5,002-character CallSid or a CallDuration of 400 nines: a 400 naming
+    the field (they were 500s, which Twilio retries), and no row."""
+    from sqlalchemy import func
+
+    client = ingest_app(services, channel_config())[0].test_client()
+    assert twilio_post(client, "/webhooks/twilio/voice", call_form("CA77")).status_code == 200
+
+    def rows():
+        with services.sessions() as s:
+            return tuple(s.scalar(select(func.count()).select_from(m)) for m in (Report, Call, Message, DeadLetter))
+
+    before = rows()
+    answer = twilio_post(client, "/webhooks/twilio/voice", call_form("CA" + "f" * 5000))
+    assert answer.status_code == 400 and "CallSid" in answer.get_data(as_text=True)
+    for duration in ("9" * 400, "-5", "12.5", "99999999"):
+        answer = twilio_post(client, "/webhooks/twilio/voice/status",
+                             call_form("CA77", CallStatus="completed", CallDuration=duration))
+        assert answer.status_code == 400 and "CallDuration" in answer.get_data(as_text=True), duration
+    answer = twilio_post(client, "/webhooks/twilio/voice/recording",
+                         call_form("CA77", RecordingUrl="https://api.twilio.com/r/RE1", RecordingDuration="9" * 30))
+    assert answer.status_code == 400
+    assert rows() == before
+    with services.sessions() as s:
+        assert s.scalar(select(Call.duration_seconds)) is None
+    ok = twilio_post(client, "/webhooks/twilio/voice/status", call_form("CA77", CallStatus="completed",
+                                                                         CallDuration="42"))
+    assert ok.status_code == 204
+    with services.sessions() as s:
+        assert s.scalar(select(Call.duration_seconds)) == 42

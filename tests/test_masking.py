@@ -8,7 +8,7 @@ import phonenumbers
 import pytest
 from hypothesis import assume, example, given, settings, strategies as st
 
-from dashboard.masking import EMAIL, NAME, PHONE, mask_text
+from dashboard.masking import CONFUSABLES, EMAIL, HANDLE, NAME, PHONE, mask_text
 
 MOBILE_PREFIXES = ["811", "812", "813", "821", "822", "823", "851", "852", "853", "814", "815", "816", "855",
                    "856", "857", "858", "817", "818", "819", "859", "877", "878", "831", "832", "833", "838",
@@ -17,7 +17,7 @@ WORDS = ["lampu", "jalan", "mati", "sejak", "kemarin", "tolong", "segera", "dipe
          "rumah", "saya", "sampah", "menumpuk", "warga", "sudah", "lapor", "pak", "bu", "terima", "kasih",
          "Karawaci", "Cibodas", "Tangerang", "gang", "masjid", "pasar", "sekolah", "hubungi", "nomor", "wa", "telp",
          "email", "ke", "atau", "dan", "yang", "tidak", "ada", "air", "PDAM", "Jl.", "Perintis", "Kemerdekaan"]
-SEPARATORS = [" ", "-", ".", "/", "_", "", " - ", " / ", "  ", "\u2013", " . "]
+SEPARATORS = [" ", "-", ".", "/", "_", "", " - ", " / ", "  ", "\u2013", " . ", ";", "'", "=", "#"]
 LOOKALIKE = {"0": "Oo", "1": "lI"}
 
 
@@ -141,7 +141,8 @@ def written_email(draw) -> tuple[str, str]:
     local = draw(st.from_regex(r"[a-z]{3,8}[._]?[0-9]{2,3}", fullmatch=True))
     labels = draw(st.sampled_from([["gmail", "com"], ["yahoo", "co", "id"], ["tangerangkota", "go", "id"],
                                    ["mail", "example", "org"], ["outlook", "com"]]))
-    at = draw(st.sampled_from(["@", " @ ", "[at]", " [at] ", "(at)", " (at) ", " at ", "{at}", "[@]", "＠", " et "]))
+    at = draw(st.sampled_from(["@", " @ ", "[at]", " [at] ", "(at)", " (at) ", " at ", "{at}", "[@]", "＠", " et ",
+                               "%40", "&#64;", "&#x40;", "&#X40;"]))
     dots = [draw(st.sampled_from([".", " . ", "[dot]", " [dot] ", "(dot)", " dot ", " titik ", "[titik]", "．"]))
             for _ in labels[1:]]
     domain = labels[0] + "".join(d + label for d, label in zip(dots, labels[1:]))
@@ -214,6 +215,44 @@ def test_ordinary_text_dates_money_and_rt_rw_survive(parts):
 ])
 def test_known_shapes(text, expected):
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    # the outside review's report TLR-2026-003706, as an agency officer read it
+    ("hubungi saya 0812;7777;4321 atau 0812'7777'4322, ig @budi_kenanga88, email budi.kenanga%40gmail.com, "
+     "NIK 3671;0123;4567;8901",
+     f"hubungi saya {PHONE} atau {PHONE}, ig {HANDLE}, email {EMAIL}, NIK [NIK]"),
+    ("wa 0812=3456=7890 atau 0812#3456#7890", f"wa {PHONE} atau {PHONE}"),
+    ("budi&#64;gmail.com dan budi&#x40;gmail.com", f"{EMAIL} dan {EMAIL}"),
+    ("telp 08l2 \u0417456 789\u041e", f"telp {PHONE}"),  # Cyrillic Ze and O
+    ("budi@gm\u0430il.com", EMAIL),  # Cyrillic a
+    ("b\u03bfdi@gmail.c\u03bfm", EMAIL),  # Greek omicron
+    ("Pak Joko 0813;5555;1212 atau ig @siti_rahma99.", f"Pak {NAME} {PHONE} atau ig {HANDLE}."),
+    ("rumah No 7, RT 03/RW 05; jam 08:30 = pagi # 2", "rumah No 7, RT 03/RW 05; jam 08:30 = pagi # 2"),
+])
+def test_separators_encoded_at_signs_lookalike_letters_and_handles(text, expected):
+    assert mask_text(text) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(written_phone(), sentence, st.sampled_from(sorted(CONFUSABLES)), st.integers(0, 20))
+def test_a_number_with_a_cyrillic_or_greek_lookalike_inside_is_masked(phone, before, confusable, at):
+    written, national = phone
+    if CONFUSABLES[confusable] in "Oo3":  # a look-alike of a digit replaces that digit
+        digit = "3" if CONFUSABLES[confusable] == "3" else "0"
+        assume(digit in written)
+        written = written.replace(digit, confusable, 1)
+    masked = mask_text(f"{before} hubungi {written} ya")
+    assert PHONE in masked and national[-6:] not in _digits_left(masked), masked
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.from_regex(r"[a-z][a-z0-9_.]{1,20}[a-z0-9_]", fullmatch=True), sentence, sentence)
+@example(handle="a.aa", before="", after="")
+def test_a_social_handle_is_masked(handle, before, after):
+    masked = mask_text(f"{before} ig @{handle} {after}")
+    # "ig @a.aa" may also read as an obfuscated e-mail address ("ig @ a.aa"): masked either way
+    assert (HANDLE in masked or EMAIL in masked) and f"@{handle}" not in masked, masked
 
 
 @settings(max_examples=100, deadline=None)

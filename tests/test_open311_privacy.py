@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from domain.actors import Actor
 from domain.intake import IncomingReport
-from domain.models import Agency, Area, Category
+from domain.models import Agency, Area, Category, Report
 from ingest.config import ApiClient
 from ingest.open311_public import STATUS_NOTES
 from tests.adapters.helpers import channel_config, ingest_app
@@ -121,7 +121,34 @@ def test_a_key_reads_in_full_only_the_reports_its_client_created(services, city)
     for ticket in (city["road"], city["crime"], city["social"]):
         answer = client.get(f"/api/v1/reports/{ticket}", headers=LAKSA)
         assert answer.status_code == 404 and "Sutrisno" not in answer.text
-    assert client.get(f"/api/v1/reports/{city['waste']}", headers={"X-API-Key": "qlue-key"}).status_code == 404
+    assert client.get(f"/api/v1/reports/{city['waste']}", headers={"X-API-Key": "qlue-key"}).status_code == 403
+
+
+def test_the_open311_client_reads_the_agency_note_with_contacts_and_names_masked(city):
+    own = city["client"].get(f"/open311/v2/requests/{city['road']}.json", headers=QLUE).json[0]
+    assert own["status_notes"] == "lubang sudah ditambal, Pak [nama] [telepon] puas"
+
+
+def test_a_key_serves_its_own_route_family_only(services, city):
+    """An open311 key creates and reads through /open311 only, an app key through /api/v1 only (F3)."""
+    client = city["client"]
+    def reports():
+        with services.sessions() as s:
+            return s.scalar(select(func.count(Report.id)))
+
+    before = reports()
+    crossed = client.post("/api/v1/reports", headers=QLUE, json={"client_report_id": "scope-1", "text": "lampu mati"})
+    assert crossed.status_code == 403 and "/open311" in crossed.json["message"]
+    assert client.get(f"/api/v1/reports/{city['road']}", headers=QLUE).status_code == 403
+    form = {"service_code": "ROAD", "address_string": "Jl. Baru", "description": "lubang baru"}
+    assert client.post("/open311/v2/requests.json", headers=LAKSA, data=form).status_code == 403
+    assert client.post("/open311/v2/requests.json", data={**form, "api_key": "laksa-key"}).status_code == 403
+    assert client.get(f"/open311/v2/requests/{city['waste']}.json", headers=LAKSA).status_code == 403
+    assert client.get("/open311/v2/requests.json", headers=LAKSA).status_code == 403
+    assert reports() == before  # nothing written for a refused key
+    # each on its own family still works
+    assert client.post("/open311/v2/requests.json", headers=QLUE, data=form).status_code == 201
+    assert client.get(f"/api/v1/reports/{city['waste']}", headers=LAKSA).status_code == 200
 
 
 def test_a_sensitive_report_is_read_back_by_its_own_client_only(city):

@@ -102,7 +102,7 @@ def _league_table(league: list[dict], names: dict[str, str]):
           Output("executive-recurring", "children"), Input("executive-period", "value"))
 @auth.guard("executive")
 def refresh(period):
-    return panel(period or "30d")
+    return panel(analytics.known_period(period))
 
 
 def panel(period: str) -> tuple:

@@ -36,7 +36,7 @@ def layout(**_):
 def refresh(period):
     """Open to everyone: aggregates only, so no role check. Read from the executive panel's rollup and
     kept for a minute per period: however many visitors, the database sees one read a minute."""
-    data = executive_data.shared_figures(period if period in analytics.PERIODS else "30d", max_age=60)
+    data = executive_data.shared_figures(analytics.known_period(period), max_age=60)
     labels, names = queries.category_labels(), queries.agency_names()
     english = lang() == "en"
     by_agency = [(names.get(r["agency"], r["agency"]), r["reports"])
