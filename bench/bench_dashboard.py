@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["DASHBOARD_ROLLUP_SECONDS"] = "0"  # the bench runs the rollup catch-up itself, not a job
-os.environ.setdefault("KIOSK_TOKEN", "bench-kiosk")
+os.environ.setdefault("KIOSK_TOKEN", "bench-kiosk-token-0123")
 
 import dash  # noqa: E402
 from sqlalchemy import text  # noqa: E402

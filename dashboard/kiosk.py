@@ -15,19 +15,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 from urllib.parse import urlencode
 
 from flask import abort, redirect, request
 
+log = logging.getLogger("tlr.kiosk")
+_warned: list[bool] = []
 COOKIE = "tlr_kiosk"
 MAX_AGE = 400 * 86400  # the longest a browser keeps a cookie
 _LABEL = b"tangerang-live-room kiosk v1"
 DEFAULT_RATE_LIMIT = "10 per minute;50 per hour"  # wrong tokens per client address (KIOSK_RATE_LIMIT)
 
 
+MIN_TOKEN = 16  # a shorter KIOSK_TOKEN could be guessed, or found from a copied cookie: no kiosk then
+
+
 def _token() -> str:
-    return os.environ.get("KIOSK_TOKEN", "")
+    token = os.environ.get("KIOSK_TOKEN", "")
+    if token and len(token) < MIN_TOKEN:
+        if not _warned:
+            _warned.append(True)
+            log.warning("KIOSK_TOKEN is shorter than %s characters: the kiosk is off (choose a long random one)",
+                        MIN_TOKEN)
+        return ""
+    return token
+
+
+def _rule() -> str:
+    return os.environ.get("KIOSK_RATE_LIMIT", "").strip() or DEFAULT_RATE_LIMIT
 
 
 def fingerprint(token: str) -> str:
@@ -36,8 +53,22 @@ def fingerprint(token: str) -> str:
 
 def recognised() -> bool:
     """Whether the current request comes from a screen set up with the current KIOSK_TOKEN."""
+    from werkzeug.exceptions import TooManyRequests
+
+    from dashboard.limits import exhausted, hit
+
     token, cookie = _token(), request.cookies.get(COOKIE, "")
-    return bool(token and cookie) and hmac.compare_digest(cookie.encode(), fingerprint(token).encode())
+    if not (token and cookie):
+        return False
+    if exhausted("kiosk-enrol", _rule()) is not None:  # guessing cookies is as slow as guessing ?kiosk=
+        return False
+    if hmac.compare_digest(cookie.encode(), fingerprint(token).encode()):
+        return True
+    try:
+        hit("kiosk-enrol", _rule())
+    except TooManyRequests:
+        pass
+    return False
 
 
 def enrol(secure: bool):
@@ -45,7 +76,7 @@ def enrol(secure: bool):
     from dashboard.limits import exhausted, hit
 
     token, given = _token(), request.args.get("kiosk", "")
-    rule = os.environ.get("KIOSK_RATE_LIMIT", "").strip() or DEFAULT_RATE_LIMIT
+    rule = _rule()
     if exhausted("kiosk-enrol", rule) is not None:
         hit("kiosk-enrol", rule)  # 429 with Retry-After: guessing the token from one address is slow
     if not token or not hmac.compare_digest(given.encode(), token.encode()):

@@ -30,7 +30,7 @@ PHONE, EMAIL, NAME, NIK, HANDLE = "[telepon]", "[email]", "[nama]", "[NIK]", "[a
 CONTACT_ROLES = frozenset({"admin", "operator", "supervisor"})
 REGION = "ID"
 
-LOOKALIKES = {"O": "0", "o": "0", "l": "1", "I": "1", "|": "1"}
+LOOKALIKES = {"O": "0", "o": "0", "l": "1", "I": "1"}
 # Cyrillic and Greek letters that look like Latin ones (Unicode TR39 confusables, the common ones), folded
 # before matching so "budi@gmаil.com" (Cyrillic а) or "08l2 З456 789О" is found
 CONFUSABLES = dict(zip(
@@ -39,8 +39,11 @@ CONFUSABLES = dict(zip(
     "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u03a1\u03a4\u03a5\u03a7",
     "aeopcyxijsdABE3KMHOPCTXIJSoaikvpuOABEZHIKMNPTYX"))
 
-SEPARATORS = frozenset(" \t\u00a0\u2007\u202f/_.-\u2010\u2011\u2012\u2013\u2014\u2212~*:;'=#\u00b7\u2022\\")
+# every mark a number's groups were seen split by (two reviews: also | ! & $ % ^ < > ? " ` { } … ´ ’ “ ・ ⁃, new lines)
+SEPARATORS = frozenset(" \t\u00a0\u2007\u202f/_.-\u2010\u2011\u2012\u2013\u2014\u2212~*:;'=#\u00b7\u2022\\"
+                       "\n\r\f\v|!&$%^<>?\"`{}\u2026\u00b4\u2018\u2019\u201c\u201d\u30fb\u2043\u034f")
 _SEPARATOR_CHARS = "".join(SEPARATORS)
+_TOKEN = re.compile("[^" + re.escape(_SEPARATOR_CHARS + "()+") + "]+")  # a group between separators
 SET_ASIDE = "\ue000"  # a protected character in the working copy: never a digit, never a separator
 
 _NOT_IN_CHAIN_BEFORE = r"(?<!\d[./\-:])(?<![\d])"
@@ -147,9 +150,11 @@ def _guarded(folded: str) -> list[bool]:
         digits = re.sub(r"\D", "", m.group())
         before = folded[:m.start()].rstrip(_SEPARATOR_CHARS + "()+")
         after = folded[m.end():].lstrip(_SEPARATOR_CHARS + "()")
-        # chained to digits, a look-alike between ("622l10.000.000") included
-        chained = (before[-1:].isdigit() or (before[-1:] in LOOKALIKES and before[-2:-1].isdigit())
-                   or after[:1].isdigit() or (after[:1] in LOOKALIKES and after[1:2].isdigit()))
+        # chained to digits, look-alikes between included ("622l10.000.000", "+6221 O100.000")
+        looks = "".join(LOOKALIKES)
+        before = before.rstrip(looks).rstrip(_SEPARATOR_CHARS + "()+") if before[-1:] in LOOKALIKES else before
+        after = after.lstrip(looks).lstrip(_SEPARATOR_CHARS + "()") if after[:1] in LOOKALIKES else after
+        chained = before[-1:].isdigit() or after[:1].isdigit()
         if not chained and (not digits.startswith(("62", "8")) or len(digits) < 9):
             guarded[m.start():m.end()] = [True] * (m.end() - m.start())
     return guarded
@@ -169,7 +174,7 @@ def _working_copy(folded: str, taken: list[tuple[int, int, str]], *, lone_lookal
     for run in re.finditer(r"[^\0]+", run_chars):
         if sum(c.isdigit() for c in run.group()) < 6:
             continue
-        for token in re.finditer(r"[^\s/_.\-\u2010-\u2014\u2212~*:;'=#\u00b7\u2022\\()+]+", run.group()):
+        for token in re.finditer(_TOKEN, run.group()):
             start, end = run.start() + token.start(), run.start() + token.end()
             bounded = (start == 0 or not chars[start - 1].isalpha()) and (end == len(chars) or not chars[end].isalpha())
             if bounded and (lone_lookalikes or any(c.isdigit() for c in token.group())):

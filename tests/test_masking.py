@@ -102,6 +102,7 @@ def test_a_phone_number_is_masked_however_it_is_written(phone, before, after):
                                                           "  "]), sentence)
 # found by hypothesis: a look-alike between digits and a thousands group ("622l10.000.000") read as an amount
 @example(first=("\uff10812\uff17777396", "8127777396"), second=("622l10.000.000", "2110000000"), between=" / ", before="")
+@example(first=("081 10 00 00 00", "8110000000"), second=("+6221 O100.000", "210100000"), between=" / ", before="")
 def test_several_numbers_written_one_after_another_are_each_masked(first, second, between, before):
     text = f"{before} {first[0]}{between}{second[0]} ya".strip()
     masked = mask_text(text)
@@ -267,3 +268,16 @@ def test_the_reporters_own_name_is_masked(words, text):
 @given(st.text(max_size=300))
 def test_any_text_is_masked_without_an_error(text):
     assert isinstance(mask_text(text), str)
+
+
+@pytest.mark.parametrize("written", ["0812|7777|4321", "0812!7777!4322", "0812\n7777\n4323", "0812\u20267777\u20264324",
+                                     "0812\u20197777\u20194325", "0812?7777?4326", "0812&7777&4327"])
+def test_any_mark_between_the_groups_still_reads_as_a_phone(written):
+    """Found by the second outside review: the marks of the first review were caught, these were not."""
+    masked = mask_text(f"pelapor {written} sudah dikabari")
+    assert PHONE in masked and "7777" not in masked, masked
+
+
+def test_a_nik_split_by_bars_is_masked_and_exclamations_leave_amounts_alone():
+    assert "0123" not in mask_text("NIK 3671|0123|4567|8901")
+    assert mask_text("biaya Rp 1.250.000! di RT 03/RW 05? jam 10:00?") == "biaya Rp 1.250.000! di RT 03/RW 05? jam 10:00?"

@@ -113,6 +113,33 @@ def test_guessing_the_kiosk_token_is_throttled_per_address(live):
     assert screen.status_code == 303
 
 
+def test_guessing_the_kiosk_cookie_is_throttled_as_well(live):
+    """The cookie is an HMAC of the token: computing it for each guess must not bypass the limit."""
+    from dashboard.kiosk import fingerprint
+
+    base, guesser = live["base"], {"X-Forwarded-For": "192.0.2.160"}
+    for n in range(10):
+        wrong = requests.get(f"{base}/wall", cookies={"tlr_kiosk": fingerprint(f"guess-{n}-0123456789abcdef")},
+                             headers=guesser, allow_redirects=False, timeout=10)
+        assert wrong.status_code == 302  # to the login page
+    right = fingerprint(KIOSK_TOKEN)
+    refused = requests.get(f"{base}/wall", cookies={"tlr_kiosk": right}, headers=guesser, allow_redirects=False,
+                           timeout=10)
+    assert refused.status_code == 302, "the right cookie must not open the wall while this address is blocked"
+    screen = requests.get(f"{base}/wall", cookies={"tlr_kiosk": right}, headers={"X-Forwarded-For": "192.0.2.161"},
+                          allow_redirects=False, timeout=10)
+    assert screen.status_code == 200
+
+
+def test_a_short_kiosk_token_turns_the_kiosk_off(monkeypatch):
+    from dashboard import kiosk
+
+    monkeypatch.setenv("KIOSK_TOKEN", "short-token")
+    assert kiosk._token() == ""
+    monkeypatch.setenv("KIOSK_TOKEN", "a-long-random-kiosk-token")
+    assert kiosk._token() == "a-long-random-kiosk-token"
+
+
 # ---------------------------------------------------------------- headers
 def test_pages_carry_a_strict_content_security_policy(live):
     answer = requests.get(live["base"] + "/public", timeout=10)
