@@ -37,6 +37,7 @@ CHANNELS = frozenset(
 )
 # Which identity kind a channel's handle belongs to.
 HANDLE_KINDS = {"instagram": "instagram", "facebook": "facebook", "x": "x"}
+HANDLE_KIND_NAMES = frozenset({*HANDLE_KINDS.values(), "handle"})
 # channels whose provider authenticates the sender whose identity the report carries (a signed webhook's
 # WhatsApp number or social account, the 112 caller); e-mail is vouched for per message (ingest/mail.py)
 VOUCHING_CHANNELS = frozenset({"whatsapp", "instagram", "facebook", "x", "call112", "demo"})
@@ -345,6 +346,10 @@ def _citizen(value: Any, channel: str) -> CitizenInfo | None:
     handle_kind = _str(value, "handle_kind", prefix="citizen.") or HANDLE_KINDS.get(channel)
     if handle and not handle_kind:
         handle_kind = "handle"
+    if handle_kind and handle_kind not in HANDLE_KIND_NAMES:  # never "phone" or "email": those are checked above
+        raise ValidationError("citizen.handle_kind", f"must be one of {', '.join(sorted(HANDLE_KIND_NAMES))}")
+    if handle and len(handle) > 100:
+        raise ValidationError("citizen.handle", "longer than 100 characters")
     return CitizenInfo(
         name=name.replace("\x00", "")[:200] if name else None,  # PostgreSQL text cannot hold NUL
         phone=phone,

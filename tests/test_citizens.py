@@ -132,3 +132,18 @@ def test_in_one_batch_a_vouched_identity_takes_over_what_a_form_typed(services, 
     assert planted.citizen_id != victim.citizen_id
     ids = _identities(services)
     assert ids[("phone", VICTIM)] == (victim.citizen_id, True) and ids[("email", ATTACKER_MAIL)][0] == planted.citizen_id
+
+
+def test_a_client_cannot_name_its_own_identity_kind_or_send_an_endless_handle():
+    import pytest
+
+    from domain.intake import IncomingReport, ValidationError
+
+    base = {"channel": "app", "external_id": "k-1", "text": "lampu mati", "received_at": "2026-11-23T01:00:00+00:00"}
+    for citizen, field in (({"handle": "+6281299990011", "handle_kind": "phone"}, "citizen.handle_kind"),
+                           ({"handle": "x", "handle_kind": "k" * 50}, "citizen.handle_kind"),
+                           ({"handle": "h" * 1000}, "citizen.handle")):
+        with pytest.raises(ValidationError) as refused:
+            IncomingReport.from_dict({**base, "citizen": citizen})
+        assert refused.value.field == field, refused.value
+    assert IncomingReport.from_dict({**base, "citizen": {"handle": "warga_tng", "handle_kind": "instagram"}}).citizen
