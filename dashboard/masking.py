@@ -73,7 +73,8 @@ EMAIL_ADDRESS = re.compile(rf"(?<![\w.+\-])[\w.+\-]{{1,64}}{_AT}[\w\-]+(?:{_DOT}
                            re.IGNORECASE)
 
 HONORIFICS = (r"bapak|bpk|pak|ibu|bu|sdr|sdri|saudara|saudari|mas|mbak|mba|kak|bang|adik|dik|tuan|nyonya|ny|"
-              r"nona|a\.\s?n|atas\s+nama|nama\s+saya|namanya|korban")
+              r"nona|hj|hjh|haji|hajjah|dr|drg|om|tante|ustadz|ustaz|ustazah|ust|engkong|encang|encing|"
+              r"a\.\s?n|atas\s+nama|nama\s+saya|namanya|korban")
 TITLES = frozenset({"rt", "rw", "lurah", "camat", "wali", "walikota", "wakil", "kades", "kepala", "polisi",
                     "dokter", "guru", "ustadz", "haji", "satpam", "petugas", "dinas", "ketua", "sekretaris",
                     # capitalised words after "pak"/"bu" that are no name

@@ -281,3 +281,9 @@ def test_any_mark_between_the_groups_still_reads_as_a_phone(written):
 def test_a_nik_split_by_bars_is_masked_and_exclamations_leave_amounts_alone():
     assert "0123" not in mask_text("NIK 3671|0123|4567|8901")
     assert mask_text("biaya Rp 1.250.000! di RT 03/RW 05? jam 10:00?") == "biaya Rp 1.250.000! di RT 03/RW 05? jam 10:00?"
+
+
+def test_names_after_other_honorifics_are_masked():
+    masked = mask_text("sudah dikabari Hj. Rina dan dr. Andi Wijaya, Tante Sari juga")
+    assert "Rina" not in masked and "Andi" not in masked and "Wijaya" not in masked and "Sari" not in masked, masked
+    assert mask_text("dr rumah sampai Puskesmas") == "dr rumah sampai Puskesmas"  # "dr" = "dari", no name after it
