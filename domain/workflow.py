@@ -34,6 +34,19 @@ SNAPSHOT_FIELDS = ("status", "kind", "category_code", "priority", "agency_code",
                    "reject_reason", "close_reason", "transfer_count", "needs_supervisor")
 
 
+def reopen_clocks(report: Report, now: datetime, sla) -> None:
+    """What a reopening does to a report before its new assignment (the workflow and the demo history's replay
+    of it): only within 72 h of the resolution; not closed any more, the resolve clock running again, a new
+    dispatch clock."""
+    if report.resolved_at is None or now - report.resolved_at > REOPEN_WINDOW:
+        raise TransitionError(f"{report.ticket} can be reopened only within 72 h of its resolution")
+    report.closed_at = report.close_reason = None
+    resolve_clock = clocks.clock(report, "resolve")
+    if resolve_clock is not None:
+        resolve_clock.met_at = None
+    clocks.start(report, "dispatch", now, sla)
+
+
 def _snapshot(report: Report) -> dict:
     return {f: getattr(report, f) for f in SNAPSHOT_FIELDS}
 
@@ -237,13 +250,7 @@ class Workflow:
         reason = self._require_reason(reason)
 
         def apply(s, report, now):
-            if report.resolved_at is None or now - report.resolved_at > REOPEN_WINDOW:
-                raise TransitionError(f"{report.ticket} can be reopened only within 72 h of its resolution")
-            report.closed_at = report.close_reason = None
-            resolve_clock = clocks.clock(report, "resolve")
-            if resolve_clock is not None:
-                resolve_clock.met_at = None
-            clocks.start(report, "dispatch", now, self.sla)
+            reopen_clocks(report, now, self.sla)
             self._assign(s, report, report.agency_code, "reopen", actor, now, reason)
         return self._change(ticket, actor, Action.REOPEN, apply, reason=reason)
 

@@ -21,7 +21,6 @@ from domain.clock import isoformat
 from domain.escalation import Contact, EscalationLadder
 from domain.lifecycle import (
     PING_PONG_TRANSFERS,
-    REOPEN_WINDOW,
     Action,
     RejectReason,
     Role,
@@ -31,7 +30,7 @@ from domain.lifecycle import (
 )
 from domain.models import Report, SlaClock
 from domain.sla import SlaBook
-from domain.workflow import _diff, _snapshot
+from domain.workflow import _diff, _snapshot, reopen_clocks
 from ingest.demo_sweep import SweepPlay
 
 SENT_AFTER = timedelta(seconds=3)  # demo messages are marked sent (never sent) this long after writing
@@ -230,15 +229,8 @@ class CasePlayer(SweepPlay):
         reason = step.args["reason"]
 
         def apply(now):
-            report = self.report
-            if report.resolved_at is None or now - report.resolved_at > REOPEN_WINDOW:
-                raise TransitionError(f"{report.ticket} can be reopened only within 72 h of its resolution")
-            report.closed_at = report.close_reason = None
-            resolve_clock = clocks.clock(report, "resolve")
-            if resolve_clock is not None:
-                resolve_clock.met_at = None
-            clocks.start(report, "dispatch", now, self.ref.sla)
-            self._assign(report.agency_code, "reopen", step.actor, now, reason)
+            reopen_clocks(self.report, now, self.ref.sla)
+            self._assign(self.report.agency_code, "reopen", step.actor, now, reason)
         self._change(step, Action.REOPEN, apply, reason=reason)
 
     def _do_extend_deadline(self, step: Step) -> None:
