@@ -260,6 +260,8 @@ def test_a_citizen_follows_and_rates_their_report_in_chromium(browser, live):
 def _assert_nothing_personal(html: str, responses: list[str]) -> None:
     assert responses, "no callback response was read"
     # an SVG path's numbers are pixels and the outlines' numbers are public geometry: both can spell "0812"
+    # Dash's own config script carries a random token whose hex digits can spell "9876": it is no report's data
+    html = re.sub(r'<script id="_dash-config"[^>]*>.*?</script>', "", html, flags=re.S)
     texts = [re.sub(r'\sd="[^"]*"', "", html)] + [without_outlines(r) for r in responses]
     for text in texts:
         for secret in SECRETS:
